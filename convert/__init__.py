@@ -1,0 +1,1 @@
+"""Converters from a trained Keras model to float and int8 TFLite and ONNX artifacts."""

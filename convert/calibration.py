@@ -1,0 +1,61 @@
+"""calibration_data/: the images int8 conversion is calibrated on, read from and written to a folder."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgedigits import EdgeDigitsError
+from edgedigits.data import Split
+from edgedigits.manifest import sha256_file, write_atomic
+
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "calibration_data"
+MIN_IMAGES = 50
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def load_calibration(directory: Path = DEFAULT_DIR, min_images: int = MIN_IMAGES) -> np.ndarray:
+    """All 28x28 calibration images of a folder as uint8 (N, 28, 28), white digit on black."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise EdgeDigitsError(f"{directory}: calibration folder not found")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = []
+    for path in files:
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise EdgeDigitsError(f"{path}: not a readable image")
+        if image.shape != (28, 28):
+            raise EdgeDigitsError(f"{path}: size={image.shape[1]}x{image.shape[0]}, expected=28x28")
+        images.append(image)
+    if len(images) < min_images:
+        raise EdgeDigitsError(f"{directory}: {len(images)} calibration images, need at least {min_images}")
+    return np.stack(images)
+
+
+def build_calibration(train: Split, directory: Path, per_class: int, seed: int = 0) -> int:
+    """Write `per_class` train-split images of each class as PNGs plus manifest.csv; returns the count."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in np.unique(train.labels):
+        indices = rng.choice(np.flatnonzero(train.labels == label), per_class, replace=False)
+        for index in sorted(indices):
+            name = f"{label}_{index:05d}.png"
+            ok, png = cv2.imencode(".png", train.images[index])
+            write_atomic(directory / name, png.tobytes())
+            rows.append((name, int(label), int(index), sha256_file(directory / name)))
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(("file", "label", "source_index", "sha256"))
+    writer.writerows(rows)
+    write_atomic(directory / "manifest.csv", text.getvalue())
+    kept = {row[0] for row in rows}
+    for stale in directory.glob("[0-9]_[0-9][0-9][0-9][0-9][0-9].png"):
+        if stale.name not in kept:
+            stale.unlink()
+    return len(rows)

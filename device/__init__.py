@@ -1,0 +1,1 @@
+"""On-device runtime: find digits in frames and classify them. Never imports TensorFlow."""

@@ -1,0 +1,112 @@
+"""Every artifact of an export on the full test split: accuracy, agreement with float, latency."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgedigits import EdgeDigitsError
+from edgedigits.data import Split
+from edgedigits.device.runtime import Classifier, load_classifier, predict_all
+from edgedigits.manifest import Manifest, write_atomic
+
+RUNTIME_FORMATS = ("tflite", "onnx")
+REFERENCE = ("tflite", "float32")  # the float model as the device runs it
+
+
+@dataclass
+class BenchRow:
+    format: str
+    precision: str
+    path: str
+    kb: float
+    status: str = "ok"
+    runtime: str = ""
+    accuracy: float | None = None
+    drop_pp: float | None = None
+    agreement: float | None = None
+    p50_us: float | None = None
+    p99_us: float | None = None
+    speedup: float | None = None
+
+
+def _timings_us(classifier: Classifier, batch: np.ndarray, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        classifier.run(batch)
+        times.append((time.perf_counter_ns() - start) / 1000)
+    return times
+
+
+def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, repeats: int = 200) -> list[BenchRow]:
+    """One row per runtime artifact; a failing artifact becomes a row with its status, not an abort."""
+    export_dir = Path(export_dir)
+    manifest = Manifest.load(export_dir)
+    rows: list[BenchRow] = []
+    loaded: dict[int, tuple[Classifier, np.ndarray]] = {}
+    predictions: dict[int, np.ndarray] = {}
+    for artifact in (a for a in manifest.artifacts if a.format in RUNTIME_FORMATS):
+        row = BenchRow(artifact.format, artifact.precision, artifact.path, round(artifact.bytes / 1024, 1))
+        rows.append(row)
+        try:
+            classifier = load_classifier(manifest.verify(export_dir, artifact), threads)
+            predictions[id(row)] = predict_all(classifier, test.images).argmax(axis=1)
+        except (EdgeDigitsError, ValueError, RuntimeError) as exc:
+            row.status = f"failed: {exc}"
+            continue
+        row.runtime = classifier.runtime
+        row.accuracy = float(np.mean(predictions[id(row)] == test.labels))
+        single = classifier.prepare(test.images[:1])
+        classifier.run(single)  # first call allocates; keep it out of the timings
+        loaded[id(row)] = (classifier, single)
+
+    # Rounds interleave the artifacts so a busy moment on the machine touches all of them alike.
+    timings: dict[int, list[float]] = {key: [] for key in loaded}
+    for _ in range(rounds):
+        for key, (classifier, single) in loaded.items():
+            timings[key] += _timings_us(classifier, single, repeats)
+    for row in rows:
+        if id(row) in timings:
+            row.p50_us = float(np.percentile(timings[id(row)], 50))
+            row.p99_us = float(np.percentile(timings[id(row)], 99))
+
+    reference = next((r for r in rows if (r.format, r.precision) == REFERENCE and r.accuracy is not None), None)
+    for row in rows:
+        if row.accuracy is None:
+            continue
+        twin = next((r for r in rows if r.format == row.format and r.precision == "float32" and r.p50_us), None)
+        if twin is not None:
+            row.speedup = twin.p50_us / row.p50_us
+        if reference is not None:
+            row.drop_pp = (reference.accuracy - row.accuracy) * 100
+            row.agreement = float(np.mean(predictions[id(row)] == predictions[id(reference)]))
+    return rows
+
+
+def _cell(value, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def format_table(rows: list[BenchRow]) -> str:
+    """The bench rows as a Markdown table."""
+    lines = ["| format | precision | size KB | accuracy | drop pp | agreement | p50 µs | p99 µs | speed-up | runtime | status |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        lines.append(" | ".join([
+            f"| {r.format}", r.precision, f"{r.kb:.1f}", _cell(r.accuracy, "{:.2%}"), _cell(r.drop_pp, "{:+.2f}"),
+            _cell(r.agreement, "{:.2%}"), _cell(r.p50_us, "{:.0f}"), _cell(r.p99_us, "{:.0f}"),
+            _cell(r.speedup, "{:.2f}x"), r.runtime or "—", r.status]) + " |")
+    return "\n".join(lines)
+
+
+def write_bench(export_dir: Path, rows: list[BenchRow], threads: int) -> str:
+    table = format_table(rows)
+    write_atomic(Path(export_dir) / "bench.json",
+                 json.dumps({"threads": threads, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+    write_atomic(Path(export_dir) / "bench.md",
+                 f"Full 10,000-image MNIST test split; latency of single-image calls, {threads} thread(s).\n\n{table}\n")
+    return table

@@ -1,0 +1,34 @@
+"""MNIST-style crop normalization, shared by the live pipeline and calibration."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MNIST_SIZE = 28
+MNIST_BOX = 20  # NIST digits were fit into 20x20, then centred by mass in 28x28
+MNIST_CENTRE = 14.0  # mean centre of mass of the MNIST train images, in pixel indices
+
+
+def normalize_crop(ink: np.ndarray) -> np.ndarray:
+    """A white-on-black ink image of any size as a 28x28 MNIST digit: aspect-preserving fit into
+    20x20, anti-aliased, centred by its centre of mass, full contrast."""
+    ink = np.asarray(ink, np.float32)
+    rows, cols = np.nonzero(ink > 0)
+    if len(rows) == 0:
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    height, width = ink.shape
+    scale = MNIST_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # INTER_AREA averages when shrinking (anti-aliasing); it degrades to bilinear-like when growing.
+    digit = cv2.resize(ink, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    total = digit.sum()
+    if total <= 0:
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
+    ys, xs = np.mgrid[:digit.shape[0], :digit.shape[1]]
+    shift = np.float32([[1, 0, MNIST_CENTRE - (xs * digit).sum() / total],
+                        [0, 1, MNIST_CENTRE - (ys * digit).sum() / total]])
+    placed = cv2.warpAffine(digit, shift, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    peak = placed.max()
+    return np.zeros_like(placed, np.uint8) if peak <= 0 else np.clip(placed * (255.0 / peak), 0, 255).astype(np.uint8)

@@ -1,0 +1,150 @@
+"""One small adapter per runtime (LiteRT / tflite-runtime, ONNX Runtime) behind load_classifier()."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgedigits import EdgeDigitsError
+
+PIXEL_SCALE = 1 / 255  # float models take pixel * PIXEL_SCALE
+
+
+@dataclass(frozen=True)
+class TensorQuant:
+    """A tensor's dtype and affine quantization (real = scale * (q - zero_point)); scale 0 means float."""
+    dtype: np.dtype
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+
+
+def to_model_input(images: np.ndarray, quant: TensorQuant) -> np.ndarray:
+    """uint8 (N, 28, 28) pixels to what a model's (N, 28, 28, 1) input tensor holds."""
+    real = images.astype(np.float32) * PIXEL_SCALE
+    if quant.quantized:
+        info = np.iinfo(quant.dtype)
+        real = np.clip(np.round(real / quant.scale + quant.zero_point), info.min, info.max)
+    return real.astype(quant.dtype)[..., None]
+
+
+def from_model_output(raw: np.ndarray, quant: TensorQuant) -> np.ndarray:
+    if quant.quantized:
+        return (raw.astype(np.float32) - quant.zero_point) * quant.scale
+    return raw.astype(np.float32)
+
+
+class Classifier:
+    """A loaded model: predict() maps uint8 (N, 28, 28) digits to class scores (N, classes)."""
+    runtime = ""
+    input_quant: TensorQuant
+    output_quant: TensorQuant
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """One raw inference call on an already prepared input batch."""
+        raise NotImplementedError
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise ValueError(f"input shape={images.shape}, expected=(N, 28, 28)")
+        return to_model_input(images, self.input_quant)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return from_model_output(self.run(self.prepare(images)), self.output_quant)
+
+
+def _tflite_interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter, "litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        raise EdgeDigitsError("no TFLite runtime: pip install ai-edge-litert (or tflite-runtime)") from None
+
+
+def _tensor_quant(detail: dict) -> TensorQuant:
+    scale, zero_point = detail["quantization"]
+    return TensorQuant(np.dtype(detail["dtype"]), float(scale), int(zero_point))
+
+
+class TFLiteClassifier(Classifier):
+    def __init__(self, path: Path, threads: int = 1):
+        interpreter_class, self.runtime = _tflite_interpreter_class()
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except Exception as exc:  # the runtimes raise ValueError or RuntimeError with a multi-line text
+            raise EdgeDigitsError(f"{path}: not a loadable TFLite model ({_first_line(exc)})") from None
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.input_quant, self.output_quant = _tensor_quant(self._input), _tensor_quant(self._output)
+        self._batch = int(self._input["shape"][0])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) != self._batch:
+            self.interpreter.resize_tensor_input(self._input["index"], batch.shape)
+            self.interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"])
+
+
+ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
+
+
+class OnnxClassifier(Classifier):
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int = 1, input_quant: TensorQuant | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EdgeDigitsError("ONNX Runtime is not installed: pip install onnxruntime") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own pybind exception types
+            raise EdgeDigitsError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+        model_input = self.session.get_inputs()[0]
+        self._input_name = model_input.name
+        dtype = np.dtype(ONNX_DTYPES.get(model_input.type, np.float32))
+        # ONNX graphs do not carry their input's quantization, so an integer input takes it from the manifest.
+        self.input_quant = input_quant if dtype != np.float32 and input_quant else TensorQuant(dtype)
+        self.output_quant = TensorQuant(np.dtype(np.float32))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input_name: batch})[0]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def load_classifier(path: Path, threads: int = 1, input_quant: TensorQuant | None = None) -> Classifier:
+    """Load a .tflite or .onnx model with the runtime that fits it."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDigitsError(f"{path}: model file not found")
+    if path.suffix == ".tflite":
+        return TFLiteClassifier(path, threads)
+    if path.suffix == ".onnx":
+        return OnnxClassifier(path, threads, input_quant)
+    raise EdgeDigitsError(f"{path}: unknown model format {path.suffix!r}, expected .tflite or .onnx")
+
+
+def predict_all(classifier: Classifier, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Class scores for any number of images, in batches."""
+    return np.concatenate([classifier.predict(images[i:i + batch_size])
+                           for i in range(0, len(images), batch_size)])

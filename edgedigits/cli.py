@@ -1,0 +1,160 @@
+"""The `edgedigits` command: a thin layer over the stage functions, importing each stage only when used."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from edgedigits import EdgeDigitsError
+
+
+def _host_env() -> None:
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the real output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _load_data(args):
+    from edgedigits.data import load_mnist
+    return load_mnist(args.data)
+
+
+def cmd_data(args) -> int:
+    from edgedigits.data import find_mnist
+    data = _load_data(args)
+    print(f"MNIST at {args.data or find_mnist()}: {len(data.train)} train, {len(data.test)} test images, sha256 verified")
+    return 0
+
+
+def cmd_train(args) -> int:
+    _host_env()
+    from edgedigits.train.trainer import TrainConfig, train
+    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         optimizer=args.optimizer, lr_schedule=args.lr_schedule,
+                         validation_split=args.validation_split, seed=args.seed, augment=args.augment,
+                         limit=args.limit)
+    out = args.out or Path("artifacts") / args.model
+    result = train(config, _load_data(args), out)
+    print(f"{args.model}: test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}), "
+          f"trained in {result.train_seconds:.0f} s -> {result.run_dir}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    _host_env()
+    from edgedigits.convert.export import convert
+    manifest = convert(args.run, _load_data(args).test, args.calibration)
+    print(f"wrote {len(manifest.artifacts)} artifacts and manifest.json in {args.run}")
+    return 0
+
+
+def cmd_calibration(args) -> int:
+    from edgedigits.convert.calibration import build_calibration
+    count = build_calibration(_load_data(args).train, args.out, args.per_class, args.seed)
+    print(f"wrote {count} calibration images from the MNIST train split to {args.out}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from edgedigits.device.bench import bench, write_bench
+    rows = bench(args.export, _load_data(args).test, threads=args.threads, rounds=args.rounds)
+    print(write_bench(args.export, rows, args.threads))
+    print(f"(also in {Path(args.export) / 'bench.md'} and bench.json)")
+    return 0 if all(r.status == "ok" for r in rows) else 1
+
+
+def cmd_run(args) -> int:
+    from edgedigits.device.live import RunOptions, run
+    options = RunOptions(source=args.source, model=args.model, json=args.json, headless=args.headless,
+                         min_score=args.min_score, threads=args.threads, truth=args.truth,
+                         max_frames=args.max_frames)
+    summary = run(options)
+    for line in summary.lines():
+        print(line, file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def cmd_footage(args) -> int:
+    from edgedigits.footage import FootageOptions, render_video, truth_path
+    options = FootageOptions(frames=args.frames, digits_per_frame=args.digits, seed=args.seed)
+    truth = render_video(args.out, _load_data(args).test, options)
+    print(f"wrote {args.out} ({len(truth)} frames, {sum(map(len, truth))} digits) and {truth_path(args.out)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="edgedigits", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    data_parent = argparse.ArgumentParser(add_help=False)
+    data_parent.add_argument("--data", type=Path, help="folder with the four MNIST IDX files (default: found or downloaded)")
+
+    p = sub.add_parser("data", parents=[data_parent], help="find or download MNIST and verify it")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", parents=[data_parent], help="train a zoo model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--optimizer", default="adamw")
+    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
+    p.add_argument("--validation-split", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", action="store_true", help="random shifts/rotations/zoom of training images")
+    p.add_argument("--limit", type=int, help="train on the first N images only")
+    p.add_argument("--out", type=Path, help="run folder (default artifacts/MODEL)")
+    p.set_defaults(func=cmd_train)
+
+    from edgedigits.convert.calibration import DEFAULT_DIR  # numpy and OpenCV only
+    p = sub.add_parser("convert", parents=[data_parent], help="write TFLite/ONNX artifacts and manifest.json")
+    p.add_argument("run", type=Path, help="a training run folder (with model.keras)")
+    p.add_argument("--calibration", type=Path, default=DEFAULT_DIR, help="folder of 28x28 calibration images")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("calibration", parents=[data_parent], help="rebuild calibration_data/ from the train split")
+    p.add_argument("action", choices=["build"])
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_calibration)
+
+    p = sub.add_parser("bench", parents=[data_parent], help="accuracy and latency of every artifact of an export")
+    p.add_argument("export", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=10)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("run", help="read digits from a camera, video or image")
+    p.add_argument("--source", required=True, help="camera index, video file or image file")
+    p.add_argument("--model", required=True, type=Path, help="a .tflite/.onnx file or an export folder")
+    p.add_argument("--json", action="store_true", help="one JSON line per frame on stdout")
+    p.add_argument("--headless", action="store_true", help="never open a window")
+    p.add_argument("--min-score", type=float, default=0.5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--truth", type=Path, help="ground truth (.truth.json) to score the result against")
+    p.add_argument("--max-frames", type=int)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("footage", parents=[data_parent], help="render test video of MNIST test digits on paper")
+    p.add_argument("out", type=Path)
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--digits", type=int, default=8, help="digits per frame")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_footage)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgeDigitsError as exc:
+        print(f"edgedigits: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edgedigits: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

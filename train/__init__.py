@@ -1,0 +1,1 @@
+"""Host-side Keras training of the MNIST model zoo."""

@@ -1,0 +1,138 @@
+"""Train one zoo model on MNIST and write its run folder: model, history, metrics, plots."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from edgedigits import EdgeDigitsError
+from edgedigits.data import Dataset
+from edgedigits.manifest import atomic_path, write_atomic
+from edgedigits.train.models import build_model
+from edgedigits.train.plots import plot_curves
+
+OPTIMIZERS = {
+    "adamw": lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-4),
+    "adam": keras.optimizers.Adam,
+    "sgd": lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    lr_schedule: str = "cosine"  # warm-up then cosine decay to zero, or "none"
+    validation_split: float = 0.1
+    seed: int = 0
+    augment: bool = False  # small random shifts, rotations and zoom of the training images only
+    limit: int | None = None  # train on the first N images only (quick runs and tests)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    test_accuracy: float
+    test_loss: float
+    train_seconds: float
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch, as the tutorials' TimeCallback records it."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) pixels to the float model input (N, 28, 28, 1) in [0, 1]."""
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def augmenter(seed: int) -> keras.Sequential:
+    """Keras preprocessing layers for training batches; the exported model never contains them."""
+    return keras.Sequential([
+        keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed),
+        keras.layers.RandomRotation(0.03, fill_mode="constant", seed=seed),
+        keras.layers.RandomZoom(0.08, fill_mode="constant", seed=seed),
+    ])
+
+
+def training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
+    batches = (tf.data.Dataset.from_tensor_slices((x, y))
+               .shuffle(len(y), seed=config.seed, reshuffle_each_iteration=True)
+               .batch(config.batch_size))
+    if config.augment:
+        augment = augmenter(config.seed)
+        batches = batches.map(lambda images, labels: (augment(images, training=True), labels),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    if config.lr_schedule == "none":
+        return config.lr
+    if config.lr_schedule != "cosine":
+        raise EdgeDigitsError(f"unknown --lr-schedule {config.lr_schedule!r}; choose cosine or none")
+    total = steps_per_epoch * config.epochs
+    warmup = max(1, total // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total - warmup, warmup_target=config.lr, warmup_steps=warmup)
+
+
+def train(config: TrainConfig, data: Dataset, run_dir: Path) -> TrainResult:
+    """Fit `config.model` on the train split, evaluate on the test split, write the run folder."""
+    if config.optimizer not in OPTIMIZERS:
+        raise EdgeDigitsError(f"unknown --optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+    if config.epochs < 1 or config.batch_size < 1:
+        raise EdgeDigitsError(f"epochs={config.epochs}, batch size={config.batch_size}: both must be >= 1")
+    keras.utils.set_random_seed(config.seed)
+    train_split = data.train if config.limit is None else data.train.head(config.limit)
+    order = np.random.default_rng(config.seed).permutation(len(train_split))
+    x, y = to_input(train_split.images)[order], train_split.labels[order]
+    n_val = int(round(len(y) * config.validation_split))
+    x_val, y_val, x, y = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
+
+    model = build_model(config.model)
+    steps = math.ceil(len(y) / config.batch_size)
+    model.compile(optimizer=OPTIMIZERS[config.optimizer](learning_rate(config, steps)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = EpochTimer()
+    start = time.perf_counter()
+    fit = model.fit(training_batches(x, y, config), epochs=config.epochs,
+                    validation_data=(x_val, y_val) if n_val else None, callbacks=[timer], shuffle=False,
+                    verbose=1 if sys.stdout.isatty() else 2)
+    train_seconds = time.perf_counter() - start
+    test_loss, test_accuracy = model.evaluate(to_input(data.test.images), data.test.labels, verbose=0)
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run_dir / "model.keras") as tmp:
+        model.save(tmp)
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    history["epoch_seconds"] = timer.seconds
+    write_atomic(run_dir / "history.json", json.dumps(history, indent=2) + "\n")
+    metrics = {"model": config.model, "params": model.count_params(), "classes": list(data.classes),
+               "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+               "train_seconds": train_seconds, "config": asdict(config)}
+    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    plot_curves(history, "loss", f"{config.model}: loss", run_dir / "loss.png")
+    plot_curves(history, "accuracy", f"{config.model}: accuracy", run_dir / "accuracy.png")
+    return TrainResult(run_dir, float(test_accuracy), float(test_loss), train_seconds)
