@@ -16,6 +16,7 @@ from edgedigits.convert.tflite import to_tflite
 from edgedigits.data import CLASSES, Split
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
+from edgedigits.quiet import silenced
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,10 @@ def convert(run_dir: Path, test: Split, calibration_dir: Path = DEFAULT_DIR) -> 
     )
     for export in exports:
         print(f"convert: {export.path} ...", flush=True)
-        write_atomic(run_dir / export.path, export.make())
-        accuracy = test_accuracy(run_dir / export.path, test)
+        with silenced():  # the converters print pages of graph dumps and notices
+            model_bytes = export.make()
+        write_atomic(run_dir / export.path, model_bytes)
+        accuracy = artifact_accuracy(run_dir / export.path, test)
         manifest.artifacts.append(Artifact.of_file(run_dir, export.path, export.format, export.precision,
                                                    _input_spec(run_dir / export.path), accuracy))
         print(f"convert: {export.path}: {accuracy:.2%} test accuracy", flush=True)
@@ -72,6 +75,6 @@ def convert(run_dir: Path, test: Split, calibration_dir: Path = DEFAULT_DIR) -> 
     return manifest
 
 
-def test_accuracy(path: Path, test: Split) -> float:
+def artifact_accuracy(path: Path, test: Split) -> float:
     scores = predict_all(load_classifier(path), test.images)
     return float(np.mean(scores.argmax(axis=1) == test.labels))

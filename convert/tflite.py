@@ -1,6 +1,7 @@
 """Keras model to TFLite: float32 and full int8 (int8 in/out)."""
 from __future__ import annotations
 
+import warnings
 from typing import Iterator
 
 import keras
@@ -28,4 +29,7 @@ def to_tflite(model: keras.Model, precision: str, calibration: np.ndarray | None
         converter.inference_output_type = tf.int8
     elif precision != "float32":
         raise ValueError(f"precision={precision!r}, expected float32 or int8")
-    return converter.convert()
+    with warnings.catch_warnings():
+        # TF warns that int8 inputs lack statistics even though the representative data set supplies them.
+        warnings.filterwarnings("ignore", "Statistics for quantized inputs", UserWarning)
+        return converter.convert()

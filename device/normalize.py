@@ -26,9 +26,10 @@ def normalize_crop(ink: np.ndarray) -> np.ndarray:
     if total <= 0:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
     ys, xs = np.mgrid[:digit.shape[0], :digit.shape[1]]
-    shift = np.float32([[1, 0, MNIST_CENTRE - (xs * digit).sum() / total],
-                        [0, 1, MNIST_CENTRE - (ys * digit).sum() / total]])
-    placed = cv2.warpAffine(digit, shift, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # Whole-pixel shifts, as MNIST was made: a sub-pixel shift would blur the strokes.
+    dx = round(MNIST_CENTRE - (xs * digit).sum() / total)
+    dy = round(MNIST_CENTRE - (ys * digit).sum() / total)
+    placed = cv2.warpAffine(digit, np.float32([[1, 0, dx], [0, 1, dy]]), (MNIST_SIZE, MNIST_SIZE),
+                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     peak = placed.max()
     return np.zeros_like(placed, np.uint8) if peak <= 0 else np.clip(placed * (255.0 / peak), 0, 255).astype(np.uint8)

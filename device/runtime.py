@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedigits import EdgeDigitsError
+from edgedigits.quiet import silenced
 
 PIXEL_SCALE = 1 / 255  # float models take pixel * PIXEL_SCALE
 
@@ -79,8 +80,9 @@ class TFLiteClassifier(Classifier):
     def __init__(self, path: Path, threads: int = 1):
         interpreter_class, self.runtime = _tflite_interpreter_class()
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-            self.interpreter.allocate_tensors()
+            with silenced():  # LiteRT announces its XNNPACK delegate on stderr for every model
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except Exception as exc:  # the runtimes raise ValueError or RuntimeError with a multi-line text
             raise EdgeDigitsError(f"{path}: not a loadable TFLite model ({_first_line(exc)})") from None
         self._input = self.interpreter.get_input_details()[0]

@@ -10,8 +10,14 @@ from edgedigits import EdgeDigitsError
 
 
 def _host_env() -> None:
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries the real output.
+    """Import TensorFlow quietly: its C++ start-up chatter (CUDA probing, oneDNN notices) buries real output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edgedigits.quiet import silenced
+    try:
+        with silenced():
+            import tensorflow  # noqa: F401
+    except ImportError:
+        raise EdgeDigitsError("TensorFlow is not installed: pip install 'edgedigits[host]'") from None
 
 
 def _load_data(args):
