@@ -127,8 +127,10 @@ def _write_cache(arrays: dict[str, np.ndarray], cache: Path) -> None:
 
 
 def _download_keras() -> dict[str, np.ndarray]:
+    from edgedigits.quiet import silenced
     try:
-        import keras  # noqa: PLC0415 - only the host has Keras, and only the download needs it
+        with silenced():  # TensorFlow's start-up chatter
+            import keras  # noqa: PLC0415 - only the host has Keras, and only the download needs it
     except ImportError:
         raise EdgeDigitsError("Keras is not installed") from None
     try:

@@ -32,9 +32,9 @@ def test_quick_run_writes_model_history_metrics_and_plots(quick_export):
 
 
 def test_augmented_mlp_learns_on_a_slice(mnist, tmp_path):
-    result = train(TrainConfig(model="mlp_one_layer", epochs=1, limit=3000, augment=True, lr_schedule="none"),
+    result = train(TrainConfig(model="mlp_one_layer", epochs=3, limit=6000, augment=True, lr_schedule="none"),
                    mnist, tmp_path)
-    assert result.test_accuracy > 0.8
+    assert result.test_accuracy > 0.85
     assert (tmp_path / "model.keras").stat().st_size > 1_000_000
 
 
