@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=64"
 	$(BIN)/python -m pip install --quiet -e ".[host,device,dev]"
+	@# Keras' model diagrams need Graphviz's `dot`: install it where we may, else training says so and goes on.
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq graphviz >/dev/null 2>&1; } || \
+	  echo "note: Graphviz 'dot' not installed (apt-get install graphviz): model diagrams will be skipped"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -21,28 +21,43 @@ def _host_env() -> None:
 
 
 def _load_data(args):
-    from edgedigits.data import load_mnist
-    return load_mnist(args.data)
+    from edgedigits.datasets import load_dataset
+    return load_dataset(args.data)
 
 
 def cmd_data(args) -> int:
-    from edgedigits.data import find_mnist
-    data = _load_data(args)
-    print(f"MNIST at {args.data or find_mnist()}: {len(data.train)} train, {len(data.test)} test images, sha256 verified")
+    from edgedigits.data import find_mnist, load_mnist
+    directory = find_mnist()
+    data = load_mnist(directory)
+    print(f"MNIST at {directory}: {len(data.train)} train, {len(data.test)} test images, sha256 verified")
     return 0
 
 
 def cmd_train(args) -> int:
     _host_env()
+    if args.list:
+        from edgedigits.train.models import zoo_table
+        print(zoo_table())
+        return 0
+    if not args.model:
+        raise EdgeDigitsError("train needs --model NAME (see edgedigits train --list)")
     from edgedigits.train.trainer import TrainConfig, train
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, lr_schedule=args.lr_schedule,
                          validation_split=args.validation_split, seed=args.seed, augment=args.augment,
-                         limit=args.limit)
+                         early_stopping=args.early_stopping, limit=args.limit)
     out = args.out or Path("artifacts") / args.model
     result = train(config, _load_data(args), out)
     print(f"{args.model}: test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}), "
           f"trained in {result.train_seconds:.0f} s -> {result.run_dir}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from edgedigits.train.compare import compare
+    table, figure = compare(args.runs, args.out)
+    print(table)
+    print(f"curves: {figure}")
     return 0
 
 
@@ -92,24 +107,33 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="edgedigits", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     data_parent = argparse.ArgumentParser(add_help=False)
-    data_parent.add_argument("--data", type=Path, help="folder with the four MNIST IDX files (default: found or downloaded)")
+    data_parent.add_argument("--data", type=Path, help="an IDX folder, a .npz (x_train, y_train, x_test, y_test), "
+                             "an HDF5 file (trainData, testData) or a folder of class folders; default MNIST")
 
-    p = sub.add_parser("data", parents=[data_parent], help="find or download MNIST and verify it")
+    p = sub.add_parser("data", help="find or download MNIST and verify it")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", parents=[data_parent], help="train a zoo model")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", help="a zoo model (see --list)")
+    p.add_argument("--list", action="store_true", help="list the zoo: name, parameters, layers, source")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--optimizer", default="adamw")
-    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "none"])
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "adam", "sgd", "rmsprop", "nadam", "adagrad"])
+    p.add_argument("--lr-schedule", default="cosine", choices=["cosine", "step", "none"])
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a better validation accuracy")
     p.add_argument("--validation-split", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="random shifts/rotations/zoom of training images")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--out", type=Path, help="run folder (default artifacts/MODEL)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="curves and a table of several training runs")
+    p.add_argument("runs", type=Path, nargs="+", help="run folders (with history.json and metrics.json)")
+    p.add_argument("--out", type=Path, default=Path("compare.png"), help="figure to write")
+    p.set_defaults(func=cmd_compare)
 
     from edgedigits.convert.calibration import DEFAULT_DIR  # numpy and OpenCV only
     p = sub.add_parser("convert", parents=[data_parent], help="write TFLite/ONNX artifacts and manifest.json")

@@ -1,13 +1,15 @@
-"""PNG plots of a training run."""
+"""Figures of training runs (matplotlib only, so comparing runs needs no TensorFlow)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # headless workstations and CI have no display
+matplotlib.use("Agg")  # workstations over SSH and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from edgedigits.data import Dataset  # noqa: E402
 from edgedigits.manifest import atomic_path  # noqa: E402
 
 
@@ -18,14 +20,58 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_curves(history: dict[str, list[float]], metric: str, title: str, path: Path) -> Path:
-    """Train vs validation curve of one metric, per epoch."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = range(1, len(history[metric]) + 1)
-    ax.plot(epochs, history[metric], marker="o", label="train")
-    if f"val_{metric}" in history:
-        ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
-    ax.set(xlabel="epoch", ylabel=metric, title=title)
+def plot_curves(histories: dict[str, dict[str, list[float]]], metric: str, path: Path) -> Path:
+    """Train (dashed) and validation (solid) curves of one metric, one colour per run."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (name, history), colour in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9):
+        epochs = range(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "--", color=colour, label=f"{name} train")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "-o", color=colour, markersize=3, label=f"{name} validation")
+    ax.set(xlabel="epoch", ylabel=metric, title=metric)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_epoch_times(seconds: list[float], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(range(1, len(seconds) + 1), seconds)
+    ax.set(xlabel="epoch", ylabel="seconds", title=f"epoch wall time (total {sum(seconds):.0f} s)")
+    return save_figure(fig, path)
+
+
+def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    image = ax.imshow(np.log1p(confusion), cmap="Blues")
+    for (row, col), count in np.ndenumerate(confusion):
+        if count:
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if row == col else "black")
+    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xticklabels=classes, yticklabels=classes,
+           xlabel="predicted", ylabel="true", title="test confusion matrix")
+    fig.colorbar(image, ax=ax, label="log(1 + count)")
+    return save_figure(fig, path)
+
+
+def plot_grid(images: np.ndarray, titles: list[str], title: str, path: Path, columns: int = 10) -> Path:
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.25), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, text in zip(axes.ravel(), images, titles):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(text, fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_class_distribution(data: Dataset, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    positions = np.arange(len(data.classes))
+    for offset, (name, split) in zip((-0.2, 0.2), (("train", data.train), ("test", data.test))):
+        counts = np.bincount(split.labels, minlength=len(data.classes))
+        ax.bar(positions + offset, counts / counts.sum() * 100, width=0.4, label=f"{name} ({len(split):,})")
+    ax.set(xticks=positions, xticklabels=data.classes, ylabel="% of split", title="class distribution")
     ax.legend()
     return save_figure(fig, path)
