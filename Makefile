@@ -26,8 +26,8 @@ demo: $(STAMP)
 	$(ED) data; \
 	$(ED) train --model conv_net --epochs 8 --augment --out $(ART)/conv_net; \
 	$(ED) train --model mlp_one_layer --epochs 10 --out $(ART)/mlp_one_layer; \
-	$(ED) convert $(ART)/conv_net; \
-	$(ED) convert $(ART)/mlp_one_layer; \
+	$(ED) convert $(ART)/conv_net --pick fastest; \
+	$(ED) convert $(ART)/mlp_one_layer --pick fastest; \
 	$(ED) bench $(ART)/conv_net; \
 	$(ED) bench $(ART)/mlp_one_layer; \
 	$(ED) footage $(ART)/demo.mp4; \

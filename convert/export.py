@@ -1,8 +1,8 @@
-"""Convert a training run into every runtime artifact and describe them in manifest.json."""
+"""Convert a training run into every runtime artifact, describe them in manifest.json, report on int8."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -11,12 +11,36 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.convert.calibration import DEFAULT_DIR, load_calibration
-from edgedigits.convert.onnx import to_onnx_float, to_onnx_int8
+from edgedigits.convert.edgetpu import check_ops, compile_for_edgetpu, format_checks
+from edgedigits.convert.onnx import OnnxQuant, to_onnx_float, to_onnx_int8
+from edgedigits.convert.report import write_quantization_report
 from edgedigits.convert.tflite import to_tflite
-from edgedigits.data import CLASSES, Split
+from edgedigits.data import CLASSES, Dataset, Split
+from edgedigits.device.bench import latency_us
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
 from edgedigits.quiet import silenced
+
+TFLITE_EXPORTS = ("float32", "float16", "dynamic", "int8", "uint8")
+EDGETPU_MODEL = "model_tpu.tflite"
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    calibration_dir: Path = DEFAULT_DIR
+    onnx: OnnxQuant = field(default_factory=OnnxQuant)
+    pick_fastest: bool = False  # measure every ONNX int8 form/type and keep the fastest within the budget
+    budget_pp: float = 0.1  # accuracy a picked ONNX int8 model may lose against float, in points
+    target: str = "all"  # or "edgetpu": also a static-shape full-int8 model checked against the Edge TPU's rules
+    report: bool = True
+
+
+@dataclass(frozen=True)
+class Built:
+    model: bytes
+    input: InputSpec | None = None  # None: read it from the model itself
+    variant: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -24,7 +48,7 @@ class Export:
     path: str
     format: str
     precision: str
-    make: Callable[[], bytes]
+    make: Callable[[], Built]
 
 
 def load_run_model(run_dir: Path) -> keras.Model:
@@ -37,44 +61,113 @@ def load_run_model(run_dir: Path) -> keras.Model:
         raise EdgeDigitsError(f"{path}: not a loadable Keras model ({type(exc).__name__})") from None
 
 
-def _input_spec(path: Path) -> InputSpec:
+def _own_input_spec(path: Path) -> InputSpec:
     quant = load_classifier(path).input_quant
-    if not quant.quantized:
-        return InputSpec(str(quant.dtype))
-    return InputSpec(str(quant.dtype), quant.scale, quant.zero_point)
-
-
-def convert(run_dir: Path, test: Split, calibration_dir: Path = DEFAULT_DIR) -> Manifest:
-    """Write float32/int8 TFLite and ONNX beside model.keras, each checked on the test split."""
-    run_dir = Path(run_dir)
-    model = load_run_model(run_dir)
-    calibration = load_calibration(calibration_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    manifest = Manifest(model=metrics.get("model", model.name), classes=metrics.get("classes", list(CLASSES)))
-    manifest.artifacts.append(Artifact.of_file(run_dir, "model.keras", "keras", "float32", InputSpec("float32"),
-                                               metrics.get("test_accuracy")))
-    exports = (
-        Export("model_float32.tflite", "tflite", "float32", lambda: to_tflite(model, "float32")),
-        Export("model_int8.tflite", "tflite", "int8", lambda: to_tflite(model, "int8", calibration)),
-        Export("model_float32.onnx", "onnx", "float32", lambda: to_onnx_float(model)),
-        # Runs after the float export above, whose file it quantizes.
-        Export("model_int8.onnx", "onnx", "int8",
-               lambda: to_onnx_int8((run_dir / "model_float32.onnx").read_bytes(), calibration)),
-    )
-    for export in exports:
-        print(f"convert: {export.path} ...", flush=True)
-        with silenced():  # the converters print pages of graph dumps and notices
-            model_bytes = export.make()
-        write_atomic(run_dir / export.path, model_bytes)
-        accuracy = artifact_accuracy(run_dir / export.path, test)
-        manifest.artifacts.append(Artifact.of_file(run_dir, export.path, export.format, export.precision,
-                                                   _input_spec(run_dir / export.path), accuracy))
-        print(f"convert: {export.path}: {accuracy:.2%} test accuracy", flush=True)
-    manifest.save(run_dir)
-    return manifest
+    return InputSpec(str(quant.dtype), quant.scale, quant.zero_point) if quant.quantized else InputSpec(str(quant.dtype))
 
 
 def artifact_accuracy(path: Path, test: Split) -> float:
     scores = predict_all(load_classifier(path), test.images)
     return float(np.mean(scores.argmax(axis=1) == test.labels))
+
+
+def pick_fastest_onnx(float_onnx: bytes, calibration: np.ndarray, check: Split, options: ConvertOptions) -> Built:
+    """Every ONNX int8 form, type and weight granularity, measured side by side; the fastest within the
+    accuracy budget wins."""
+    import tempfile
+    candidates = [replace(options.onnx, form=form, types=types, per_channel=per_channel)
+                  for form in ("qdq", "qoperator") for types in ("u8s8", "s8s8") for per_channel in (True, False)]
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = Path(tmp) / "float.onnx"
+        float_path.write_bytes(float_onnx)
+        float_accuracy = artifact_accuracy(float_path, check)
+        built, timings = {}, {}
+        for recipe in candidates:
+            model_bytes, spec = to_onnx_int8(float_onnx, calibration, recipe)
+            path = Path(tmp) / f"{recipe.name}.onnx"
+            path.write_bytes(model_bytes)
+            built[recipe] = (model_bytes, spec, artifact_accuracy(path, check), load_classifier(path))
+        single = {r: c.prepare(check.images[:1]) for r, (_, _, _, c) in built.items()}
+        for _ in range(5):  # interleaved rounds, so a busy moment touches every candidate alike
+            for recipe, (_, _, _, classifier) in built.items():
+                timings.setdefault(recipe, []).extend(latency_us(classifier, single[recipe], 100))
+    best, notes = None, []
+    for recipe, (_, _, accuracy, _) in built.items():
+        p50 = float(np.median(timings[recipe]))
+        drop = (float_accuracy - accuracy) * 100
+        ok = drop <= options.budget_pp
+        notes.append(f"onnx {recipe.name}: p50 {p50:.0f} µs, drop {drop:+.2f} pp{'' if ok else ' (over budget)'}")
+        if ok and (best is None or p50 < best[1]):
+            best = (recipe, p50)
+    if best is None:
+        raise EdgeDigitsError(f"no ONNX int8 recipe stays within the {options.budget_pp} pp accuracy budget")
+    model_bytes, spec, _, _ = built[best[0]]
+    return Built(model_bytes, spec, best[0].name, (*notes, f"picked {best[0].name}"))
+
+
+def tpu_model(model: keras.Model, calibration: np.ndarray) -> bytes:
+    """Full int8 with uint8 in/out and a static batch of 1: the Edge TPU compiler rejects dynamic shapes."""
+    inputs = keras.Input(model.input_shape[1:], batch_size=1)
+    return to_tflite(keras.Model(inputs, model(inputs), name=model.name), "uint8", calibration)
+
+
+def convert(run_dir: Path, data: Dataset, options: ConvertOptions = ConvertOptions()) -> Manifest:
+    """Write every artifact beside model.keras, each checked on the test split, plus the reports."""
+    run_dir = Path(run_dir)
+    if options.target not in ("all", "edgetpu"):
+        raise EdgeDigitsError(f"unknown --target {options.target!r}; choose all or edgetpu")
+    model = load_run_model(run_dir)
+    calibration = load_calibration(options.calibration_dir)
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    manifest = Manifest(model=metrics.get("model", model.name), classes=metrics.get("classes", list(CLASSES)))
+    manifest.artifacts.append(Artifact.of_file(run_dir, "model.keras", "keras", "float32", InputSpec("float32"),
+                                               metrics.get("test_accuracy")))
+    float_onnx: dict[str, bytes] = {}
+
+    def onnx_float() -> Built:
+        float_onnx["bytes"] = to_onnx_float(model)
+        return Built(float_onnx["bytes"])
+
+    def onnx_int8() -> Built:  # runs after onnx_float, whose model it quantizes
+        if options.pick_fastest:
+            # Picking is measured on train images the model has seen, never on the test split.
+            return pick_fastest_onnx(float_onnx["bytes"], calibration, data.train.head(5000), options)
+        return Built(*to_onnx_int8(float_onnx["bytes"], calibration, options.onnx.check()), options.onnx.name)
+
+    exports = [Export(f"model_{p}.tflite", "tflite", p, lambda p=p: Built(to_tflite(model, p, calibration)))
+               for p in TFLITE_EXPORTS]
+    exports += [Export("model_float32.onnx", "onnx", "float32", onnx_float),
+                Export("model_int8.onnx", "onnx", "int8", onnx_int8)]
+    if options.target == "edgetpu":
+        exports.append(Export(EDGETPU_MODEL, "tflite", "uint8",
+                              lambda: Built(tpu_model(model, calibration), variant="edgetpu-static")))
+    for export in exports:
+        print(f"convert: {export.path} ...", flush=True)
+        try:
+            with silenced():  # the converters print pages of graph dumps and notices
+                built = export.make()
+        except EdgeDigitsError:
+            raise
+        except Exception as exc:  # converters raise anything from ValueError to bare RuntimeErrors
+            message = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+            raise EdgeDigitsError(f"{export.path}: conversion failed ({message[0][:300]})") from None
+        for note in built.notes:
+            print(f"convert: {note}")
+        write_atomic(run_dir / export.path, built.model)
+        accuracy = artifact_accuracy(run_dir / export.path, data.test)
+        manifest.artifacts.append(Artifact.of_file(run_dir, export.path, export.format, export.precision,
+                                                   built.input or _own_input_spec(run_dir / export.path), accuracy,
+                                                   built.variant))
+        print(f"convert: {export.path}: {accuracy:.2%} test accuracy", flush=True)
+    manifest.save(run_dir)
+    if options.target == "edgetpu":
+        checks = format_checks(check_ops(run_dir / EDGETPU_MODEL))
+        compiled = compile_for_edgetpu(run_dir / EDGETPU_MODEL)
+        write_atomic(run_dir / "edgetpu.md", f"{checks}\n\n{compiled}\n")
+        print(checks, compiled, sep="\n\n")
+    if options.report:
+        print("convert: quantization report ...", flush=True)
+        write_quantization_report(run_dir, calibration, data.test)
+        print(f"convert: wrote {run_dir / 'quantization.md'}")
+    return manifest

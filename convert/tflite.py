@@ -1,4 +1,4 @@
-"""Keras model to TFLite: float32 and full int8 (int8 in/out)."""
+"""Keras model to TFLite in every useful precision."""
 from __future__ import annotations
 
 import warnings
@@ -8,27 +8,47 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edgedigits import EdgeDigitsError
 from edgedigits.train.trainer import to_input
 
+# precision -> (optimize, supported float type, full-integer input/output type)
+TFLITE_PRECISIONS = {
+    "float32": (False, None, None),
+    "float16": (True, tf.float16, None),  # float16 weights, float compute
+    "dynamic": (True, None, None),  # int8 weights, activations quantized on the fly
+    "int8": (True, None, tf.int8),  # full int8, int8 in/out
+    "uint8": (True, None, tf.uint8),  # full int8 inside, uint8 in/out: camera bytes and the Edge TPU
+}
 
-def _representative(calibration: np.ndarray):
+
+def representative(calibration: np.ndarray):
     def batches() -> Iterator[list[np.ndarray]]:
         for image in calibration:
             yield [to_input(image[None])]
     return batches
 
 
-def to_tflite(model: keras.Model, precision: str, calibration: np.ndarray | None = None) -> bytes:
-    """The model as TFLite flatbuffer bytes; int8 quantizes everything, input and output included."""
+def tflite_converter(model: keras.Model, precision: str, calibration: np.ndarray | None = None):
+    """A TFLiteConverter set up for one precision (full-integer ones calibrated on `calibration`)."""
+    if precision not in TFLITE_PRECISIONS:
+        raise EdgeDigitsError(f"unknown TFLite precision {precision!r}; choose from {', '.join(TFLITE_PRECISIONS)}")
+    optimize, float_type, io_type = TFLITE_PRECISIONS[precision]
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if precision == "int8":
+    if optimize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(calibration)
+    if float_type is not None:
+        converter.target_spec.supported_types = [float_type]
+    if io_type is not None:
+        converter.representative_dataset = representative(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    elif precision != "float32":
-        raise ValueError(f"precision={precision!r}, expected float32 or int8")
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    return converter
+
+
+def to_tflite(model: keras.Model, precision: str, calibration: np.ndarray | None = None) -> bytes:
+    """The model as TFLite flatbuffer bytes in the given precision."""
+    converter = tflite_converter(model, precision, calibration)
     with warnings.catch_warnings():
         # TF warns that int8 inputs lack statistics even though the representative data set supplies them.
         warnings.filterwarnings("ignore", "Statistics for quantized inputs", UserWarning)

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.data import Split
-from edgedigits.device.runtime import Classifier, load_classifier, predict_all
+from edgedigits.device.runtime import Classifier, load_artifact, predict_all
 from edgedigits.manifest import Manifest, write_atomic
 
 RUNTIME_FORMATS = ("tflite", "onnx")
@@ -33,7 +33,8 @@ class BenchRow:
     speedup: float | None = None
 
 
-def _timings_us(classifier: Classifier, batch: np.ndarray, repeats: int) -> list[float]:
+def latency_us(classifier: Classifier, batch: np.ndarray, repeats: int) -> list[float]:
+    """Wall time of `repeats` raw inference calls, in microseconds."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter_ns()
@@ -53,7 +54,7 @@ def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, rep
         row = BenchRow(artifact.format, artifact.precision, artifact.path, round(artifact.bytes / 1024, 1))
         rows.append(row)
         try:
-            classifier = load_classifier(manifest.verify(export_dir, artifact), threads)
+            classifier = load_artifact(export_dir, manifest, artifact, threads)
             predictions[id(row)] = predict_all(classifier, test.images).argmax(axis=1)
         except (EdgeDigitsError, ValueError, RuntimeError) as exc:
             row.status = f"failed: {exc}"
@@ -68,7 +69,7 @@ def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, rep
     timings: dict[int, list[float]] = {key: [] for key in loaded}
     for _ in range(rounds):
         for key, (classifier, single) in loaded.items():
-            timings[key] += _timings_us(classifier, single, repeats)
+            timings[key] += latency_us(classifier, single, repeats)
     for row in rows:
         if id(row) in timings:
             row.p50_us = float(np.percentile(timings[id(row)], 50))

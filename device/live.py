@@ -14,7 +14,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.device.detect import DetectOptions, find_digits
-from edgedigits.device.runtime import Classifier, TensorQuant, load_classifier
+from edgedigits.device.runtime import Classifier, load_artifact, load_classifier
 from edgedigits.footage import Score, load_truth, score_frame
 from edgedigits.manifest import MANIFEST, Manifest
 
@@ -78,9 +78,8 @@ def load_model(path: Path, threads: int = 1) -> LoadedModel:
         artifact = next((a for a in manifest.artifacts if a.path == path.name), None)
         if artifact is None:
             return LoadedModel(load_classifier(path, threads), manifest.classes, path)
-    model_path = manifest.verify(directory, artifact)
-    quant = TensorQuant(np.dtype(artifact.input.dtype), artifact.input.scale or 0.0, artifact.input.zero_point or 0)
-    return LoadedModel(load_classifier(model_path, threads, quant), manifest.classes, model_path)
+    return LoadedModel(load_artifact(directory, manifest, artifact, threads), manifest.classes,
+                       directory / artifact.path)
 
 
 def open_frames(source: str) -> Iterator[np.ndarray]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedigits import EdgeDigitsError
+from edgedigits.manifest import Artifact, Manifest
 from edgedigits.quiet import silenced
 
 PIXEL_SCALE = 1 / 255  # float models take pixel * PIXEL_SCALE
@@ -58,17 +59,23 @@ class Classifier:
         return from_model_output(self.run(self.prepare(images)), self.output_quant)
 
 
-def _tflite_interpreter_class():
+def tflite_interpreter_module():
+    """LiteRT's interpreter module, or tflite-runtime's on numpy < 2 systems such as Raspberry Pi OS Bookworm."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
-        return Interpreter, "litert"
+        from ai_edge_litert import interpreter
+        return interpreter
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter
-        return Interpreter, "tflite_runtime"
+        from tflite_runtime import interpreter
+        return interpreter
     except ImportError:
         raise EdgeDigitsError("no TFLite runtime: pip install ai-edge-litert (or tflite-runtime)") from None
+
+
+def tflite_interpreter_class():
+    module = tflite_interpreter_module()
+    return module.Interpreter, "litert" if module.__name__.startswith("ai_edge_litert") else "tflite_runtime"
 
 
 def _tensor_quant(detail: dict) -> TensorQuant:
@@ -78,7 +85,7 @@ def _tensor_quant(detail: dict) -> TensorQuant:
 
 class TFLiteClassifier(Classifier):
     def __init__(self, path: Path, threads: int = 1):
-        interpreter_class, self.runtime = _tflite_interpreter_class()
+        interpreter_class, self.runtime = tflite_interpreter_class()
         try:
             with silenced():  # LiteRT announces its XNNPACK delegate on stderr for every model
                 self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
@@ -89,8 +96,12 @@ class TFLiteClassifier(Classifier):
         self._output = self.interpreter.get_output_details()[0]
         self.input_quant, self.output_quant = _tensor_quant(self._input), _tensor_quant(self._output)
         self._batch = int(self._input["shape"][0])
+        # Static-shape models (Edge TPU ones) take their fixed batch only.
+        self._resizable = int(self._input["shape_signature"][0]) < 0
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        if not self._resizable and len(batch) != self._batch:
+            return np.concatenate([self.run(batch[i:i + self._batch]) for i in range(0, len(batch), self._batch)])
         if len(batch) != self._batch:
             self.interpreter.resize_tensor_input(self._input["index"], batch.shape)
             self.interpreter.allocate_tensors()
@@ -121,8 +132,15 @@ class OnnxClassifier(Classifier):
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name
         dtype = np.dtype(ONNX_DTYPES.get(model_input.type, np.float32))
-        # ONNX graphs do not carry their input's quantization, so an integer input takes it from the manifest.
-        self.input_quant = input_quant if dtype != np.float32 and input_quant else TensorQuant(dtype)
+        self.input_quant = TensorQuant(dtype)
+        if dtype != np.float32:
+            meta = self.session.get_modelmeta().custom_metadata_map
+            if input_quant is not None:
+                self.input_quant = input_quant
+            elif "input_scale" in meta:
+                self.input_quant = TensorQuant(dtype, float(meta["input_scale"]), int(meta["input_zero_point"]))
+            else:
+                raise EdgeDigitsError(f"{path}: {dtype.name} input without its scale and zero point")
         self.output_quant = TensorQuant(np.dtype(np.float32))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -144,6 +162,14 @@ def load_classifier(path: Path, threads: int = 1, input_quant: TensorQuant | Non
     if path.suffix == ".onnx":
         return OnnxClassifier(path, threads, input_quant)
     raise EdgeDigitsError(f"{path}: unknown model format {path.suffix!r}, expected .tflite or .onnx")
+
+
+def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threads: int = 1) -> Classifier:
+    """An export's artifact, its sha256 checked against the manifest, with the manifest's input quantization."""
+    path = manifest.verify(directory, artifact)
+    spec = artifact.input
+    quant = TensorQuant(np.dtype(spec.dtype), spec.scale or 0.0, spec.zero_point or 0)
+    return load_classifier(path, threads, quant)
 
 
 def predict_all(classifier: Classifier, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -63,10 +63,31 @@ def cmd_compare(args) -> int:
 
 def cmd_convert(args) -> int:
     _host_env()
-    from edgedigits.convert.export import convert
-    manifest = convert(args.run, _load_data(args).test, args.calibration)
+    from edgedigits.convert.export import ConvertOptions, convert
+    from edgedigits.convert.onnx import OnnxQuant
+    options = ConvertOptions(calibration_dir=args.calibration,
+                             onnx=OnnxQuant(args.onnx_form, args.onnx_types, args.calibration_method,
+                                            args.onnx_weights == "per-channel"),
+                             pick_fastest=args.pick == "fastest", budget_pp=args.budget_pp, target=args.target,
+                             report=not args.no_report)
+    manifest = convert(args.run, _load_data(args), options)
     print(f"wrote {len(manifest.artifacts)} artifacts and manifest.json in {args.run}")
     return 0
+
+
+def cmd_regress(args) -> int:
+    from edgedigits.convert.regress import format_findings, regress
+    tolerance = {k: v for k, v in (("drop_pp", args.tol_drop_pp), ("agreement", args.tol_agreement),
+                                   ("size_ratio", args.tol_size_ratio)) if v is not None}
+    findings = regress(args.export, args.baseline, tolerance, update=args.update)
+    if args.update:
+        print(f"baseline written: {args.baseline}")
+        return 0
+    print(format_findings(findings))
+    worse = [f for f in findings if f.worse]
+    print(f"{len(worse)} of {len(findings)} figures worse than the baseline beyond tolerance" if worse
+          else f"all {len(findings)} figures within tolerance of {args.baseline}")
+    return 1 if worse else 0
 
 
 def cmd_calibration(args) -> int:
@@ -139,7 +160,26 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", parents=[data_parent], help="write TFLite/ONNX artifacts and manifest.json")
     p.add_argument("run", type=Path, help="a training run folder (with model.keras)")
     p.add_argument("--calibration", type=Path, default=DEFAULT_DIR, help="folder of 28x28 calibration images")
+    p.add_argument("--onnx-form", default="qdq", choices=["qdq", "qoperator"])
+    p.add_argument("--onnx-types", default="u8s8", choices=["u8s8", "s8s8"], help="activation/weight int types")
+    p.add_argument("--onnx-weights", default="per-channel", choices=["per-channel", "per-tensor"])
+    p.add_argument("--calibration-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--pick", choices=["fastest"], help="measure every ONNX int8 form, type and weight "
+                   "granularity; keep the fastest within --budget-pp")
+    p.add_argument("--budget-pp", type=float, default=0.1, help="accuracy a picked model may lose, in points")
+    p.add_argument("--target", default="all", choices=["all", "edgetpu"],
+                   help="edgetpu: also a static full-int8 model, its op-by-op Edge TPU check and compilation")
+    p.add_argument("--no-report", action="store_true", help="skip quantization.md")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("regress", help="fail when int8 figures get worse than a baseline")
+    p.add_argument("export", type=Path)
+    p.add_argument("--baseline", type=Path, required=True)
+    p.add_argument("--update", action="store_true", help="rewrite the baseline from this export")
+    p.add_argument("--tol-drop-pp", type=float)
+    p.add_argument("--tol-agreement", type=float)
+    p.add_argument("--tol-size-ratio", type=float)
+    p.set_defaults(func=cmd_regress)
 
     p = sub.add_parser("calibration", parents=[data_parent], help="rebuild calibration_data/ from the train split")
     p.add_argument("action", choices=["build"])
@@ -184,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgedigits: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen library failure: still one line, unless debugging
+        if os.environ.get("EDGEDIGITS_DEBUG"):
+            raise
+        text = str(exc).strip().splitlines()
+        print(f"edgedigits: error: unexpected {type(exc).__name__}: {text[0][:300] if text else ''} "
+              "(EDGEDIGITS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

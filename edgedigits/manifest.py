@@ -65,14 +65,15 @@ class Artifact:
     bytes: int
     input: InputSpec
     test_accuracy: float | None = None
+    variant: str | None = None  # how it was made, where a format has several recipes (ONNX int8)
 
     @classmethod
     def of_file(cls, directory: Path, path: str, format: str, precision: str, input: InputSpec,
-                test_accuracy: float | None = None) -> "Artifact":
+                test_accuracy: float | None = None, variant: str | None = None) -> "Artifact":
         if format not in FORMATS or precision not in PRECISIONS:
             raise ValueError(f"format={format}, precision={precision}, expected one of {FORMATS} / {PRECISIONS}")
         full = Path(directory) / path
-        return cls(path, format, precision, sha256_file(full), full.stat().st_size, input, test_accuracy)
+        return cls(path, format, precision, sha256_file(full), full.stat().st_size, input, test_accuracy, variant)
 
 
 @dataclass

@@ -25,7 +25,7 @@ def quick_export(mnist, tmp_path_factory) -> Path:
     from edgedigits.train.trainer import TrainConfig, train
     run_dir = tmp_path_factory.mktemp("quick") / "conv_net"
     train(TrainConfig(model="conv_net", epochs=2, limit=12000, seed=1), mnist, run_dir)
-    convert(run_dir, mnist.test)
+    convert(run_dir, mnist)
     return run_dir
 
 

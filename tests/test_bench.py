@@ -7,7 +7,8 @@ from edgedigits.device.bench import bench, write_bench
 def test_bench_walks_every_runtime_artifact(quick_export, mnist):
     rows = bench(quick_export, mnist.test, rounds=2, repeats=50)
     assert [(r.format, r.precision) for r in rows] == [
-        ("tflite", "float32"), ("tflite", "int8"), ("onnx", "float32"), ("onnx", "int8")]
+        ("tflite", "float32"), ("tflite", "float16"), ("tflite", "dynamic"), ("tflite", "int8"), ("tflite", "uint8"),
+        ("onnx", "float32"), ("onnx", "int8")]
     assert all(r.status == "ok" for r in rows)
     reference = rows[0]
     assert reference.drop_pp == 0 and reference.agreement == 1 and reference.speedup == 1
@@ -16,7 +17,7 @@ def test_bench_walks_every_runtime_artifact(quick_export, mnist):
         assert 0 < row.p50_us <= row.p99_us
     table = write_bench(quick_export, rows, threads=1)
     assert table.count("\n") == len(rows) + 1 and "| tflite | int8 |" in table
-    assert len(json.loads((quick_export / "bench.json").read_text())["rows"]) == 4
+    assert len(json.loads((quick_export / "bench.json").read_text())["rows"]) == 7
     assert "10,000-image" in (quick_export / "bench.md").read_text()
 
 
