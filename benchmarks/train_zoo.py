@@ -21,8 +21,9 @@ with silenced():
     import tensorflow  # noqa: F401,E402
 
 from edgedigits.data import load_mnist  # noqa: E402
-from edgedigits.manifest import write_atomic  # noqa: E402
 from edgedigits.train.trainer import TrainConfig, train  # noqa: E402
+
+from common import save  # noqa: E402
 
 # Best settings found on 2 cores, and the tutorials' published MNIST figure for each.
 HEADLINE = (
@@ -63,10 +64,7 @@ def main() -> None:
         lines.append(f"| {r['model']} | {r['params']:,} | {r['epochs']} | {r['wall_seconds']:.0f} | "
                      f"{r['test_accuracy']:.2%} | {tutorial} | {goal} |")
     table = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / "train_zoo.md", table)
-    write_atomic(args.out / "train_zoo.json", json.dumps(rows, indent=2) + "\n")
-    print(table)
+    save(args.out, "train_zoo", table, rows)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.data import Split
+from edgedigits.device.detect import digit_crop
 from edgedigits.manifest import sha256_file, write_atomic
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "calibration_data"
@@ -38,24 +39,58 @@ def load_calibration(directory: Path = DEFAULT_DIR, min_images: int = MIN_IMAGES
 
 def build_calibration(train: Split, directory: Path, per_class: int, seed: int = 0) -> int:
     """Write `per_class` train-split images of each class as PNGs plus manifest.csv; returns the count."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    rows = []
+    images = []
     for label in np.unique(train.labels):
         indices = rng.choice(np.flatnonzero(train.labels == label), per_class, replace=False)
-        for index in sorted(indices):
-            name = f"{label}_{index:05d}.png"
-            ok, png = cv2.imencode(".png", train.images[index])
-            write_atomic(directory / name, png.tobytes())
-            rows.append((name, int(label), int(index), sha256_file(directory / name)))
+        images += [(f"{label}_{index:05d}.png", train.images[index], str(label), str(index)) for index in sorted(indices)]
+    return _write(directory, images)
+
+
+def build_from_images(source: Path, directory: Path) -> tuple[int, list[Path]]:
+    """Calibration images cut from the user's own pictures (any size, either polarity), normalized exactly as
+    the device normalizes camera crops; a class folder's name is its images' label. Returns the count written
+    and the pictures in which no digit was found."""
+    source = Path(source)
+    if not source.is_dir():
+        raise EdgeDigitsError(f"{source}: folder of images not found")
+    files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise EdgeDigitsError(f"{source}: no images (.png, .jpg, .bmp) in this folder")
+    images, empty = [], []
+    for number, path in enumerate(files):
+        picture = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if picture is None:
+            raise EdgeDigitsError(f"{path}: not a readable image")
+        crop = digit_crop(picture)
+        if crop is None:
+            empty.append(path)
+            continue
+        label = path.parent.name if path.parent != source else ""
+        images.append((f"own_{number:05d}.png", crop, label, str(path.relative_to(source))))
+    if len(images) < MIN_IMAGES:
+        raise EdgeDigitsError(f"{source}: digits found in {len(images)} of {len(files)} images, "
+                              f"calibration needs at least {MIN_IMAGES}")
+    return _write(directory, images), empty
+
+
+def _write(directory: Path, images: list[tuple[str, np.ndarray, str, str]]) -> int:
+    """PNGs (name, 28x28 image, label, source) and manifest.csv; earlier calibration PNGs not rewritten go."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, image, label, origin in images:
+        ok, png = cv2.imencode(".png", image)
+        write_atomic(directory / name, png.tobytes())
+        rows.append((name, label, origin, sha256_file(directory / name)))
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(("file", "label", "source_index", "sha256"))
+    writer.writerow(("file", "label", "source", "sha256"))
     writer.writerows(rows)
     write_atomic(directory / "manifest.csv", text.getvalue())
     kept = {row[0] for row in rows}
-    for stale in directory.glob("[0-9]_[0-9][0-9][0-9][0-9][0-9].png"):
-        if stale.name not in kept:
-            stale.unlink()
+    for pattern in ("[0-9]_[0-9][0-9][0-9][0-9][0-9].png", "own_[0-9][0-9][0-9][0-9][0-9].png"):
+        for stale in directory.glob(pattern):
+            if stale.name not in kept:
+                stale.unlink()
     return len(rows)

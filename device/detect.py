@@ -1,7 +1,7 @@
 """Find handwritten digits in a camera frame and cut them out as MNIST-style crops."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -12,45 +12,215 @@ from edgedigits.device.normalize import normalize_crop
 @dataclass(frozen=True)
 class DetectOptions:
     min_height: int = 15  # px; smaller blobs are specks, not digits
-    max_height_ratio: float = 0.8  # of the frame height; larger blobs are page edges or shadows
-    max_aspect: float = 2.0  # width / height; wider blobs are ruled lines or strokes of a frame
+    max_height_ratio: float = 0.6  # of the frame height; larger blobs are page edges or shadows
     min_ink: float = 0.06  # share of the box covered by ink
     background_kernel: int = 41  # px; must exceed a stroke's width
+    line_length: float = 0.25  # of the frame's larger side: straight ink this long is a ruled or grid line...
+    line_thickness: float = 5.0  # ...if no thicker than this (px on average)
+    wide: float = 1.0  # width / height above which a blob may be several touching digits
+    scale: float = 0.5  # blobs are found on the frame shrunk by this (4x fewer pixels); crops are cut full size
+    dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
 
 
 @dataclass(frozen=True)
 class Candidate:
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     crop: np.ndarray  # 28x28 uint8, white digit on black
+    group: int = 0  # candidates of one blob: read either as one digit or as the split parts
+    split: int = 1  # 1: the whole blob; n: one of its n parts
 
 
-def ink_map(frame: np.ndarray, kernel: int) -> np.ndarray:
-    """Ink strength 0..255 per pixel, independent of uneven lighting and of ink polarity."""
-    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    if np.median(gray) < 110:  # a dark page: light ink, so flip it to dark-on-light
-        gray = 255 - gray
-    structure = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
-    # Black-hat = closing - image: the paper's own brightness (with its shading) minus the ink.
-    return cv2.morphologyEx(cv2.GaussianBlur(gray, (3, 3), 0), cv2.MORPH_BLACKHAT, structure)
+@dataclass(frozen=True)
+class Ink:
+    strength: np.ndarray  # 0..255 per pixel, whatever the lighting and whichever the ink's polarity
+    paper: np.ndarray  # the paper's brightness under the ink
+    dark: bool  # dark ink on light paper
+
+
+def _top(values: np.ndarray) -> int:
+    """The 99.5th percentile: strong ink, not the odd speck (np.partition is ~10x cheaper than np.percentile)."""
+    flat = values.ravel()
+    rank = len(flat) - 1 - len(flat) // 200
+    return int(np.partition(flat, rank)[rank])
+
+
+def ink_map(gray: np.ndarray, kernel: int, dark: bool | None = None) -> Ink:
+    """How strongly each pixel of a grayscale image is ink, with the paper's uneven light taken out; the ink's
+    polarity is found unless given."""
+    gray = cv2.GaussianBlur(gray, (3, 3), 0)
+    # The paper's brightness varies slowly, so a quarter-size estimate is enough and 16x cheaper.
+    small = cv2.resize(gray, (gray.shape[1] // 4, gray.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    structure = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel // 4 | 1, kernel // 4 | 1))
+    # Closing takes dark ink out of the picture, opening light ink: what is left is the paper.
+    paper_light = cv2.morphologyEx(small, cv2.MORPH_CLOSE, structure) if dark is not False else None
+    paper_dark = cv2.morphologyEx(small, cv2.MORPH_OPEN, structure) if dark is not True else None
+    if dark is None:
+        dark = _top(cv2.subtract(paper_light, small)) >= _top(cv2.subtract(small, paper_dark))
+    paper = cv2.resize(paper_light if dark else paper_dark, (gray.shape[1], gray.shape[0]),
+                       interpolation=cv2.INTER_LINEAR)
+    return Ink(cv2.subtract(paper, gray) if dark else cv2.subtract(gray, paper), paper, bool(dark))
+
+
+def _straight_lines(mask: np.ndarray, kernel: np.ndarray, along: int, options: DetectOptions) -> np.ndarray:
+    """The ruled or grid lines among the straight runs of ink along the kernel in (part of) a mask."""
+    lines = np.zeros_like(mask)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), 8, cv2.CV_32S, cv2.CCL_GRANA)
+    for i in range(1, count):
+        x, y, w, h, area = stats[i]
+        if area / stats[i, along] > options.line_thickness:
+            continue
+        # A ruled line has paper beside it; a straight run inside a thick digit stroke has ink beside it.
+        x0, y0 = max(0, x - 4), max(0, y - 4)
+        line = (labels[y0:y + h + 4, x0:x + w + 4] == i).astype(np.uint8)
+        beside = cv2.dilate(line, np.ones((9, 9), np.uint8)) > line
+        if (mask[y0:y + h + 4, x0:x + w + 4][beside] > 0).mean() < 0.5:
+            lines[y0:y + h + 4, x0:x + w + 4] |= line * 255
+    return lines
+
+
+def ink_mask(ink: np.ndarray, options: DetectOptions) -> np.ndarray:
+    """Binary ink with ruled and grid lines taken out."""
+    threshold, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    mask = (ink > max(threshold, 20.0)).astype(np.uint8) * 255  # Otsu on a blank page splits sensor noise
+    length = max(15, int(max(ink.shape) * options.line_length))
+    # Long runs are searched for at quarter size (any ink in a 4x4 block), 60x cheaper; only where one
+    # shows up is the full-size mask looked at.
+    small = cv2.resize(mask, (mask.shape[1] // 4, mask.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    lines = np.zeros_like(mask)
+    for shape, along in (((1, length), 2), ((length, 1), 3)):
+        kernel = np.ones(shape, np.uint8)
+        runs = cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((max(1, shape[0] // 4), max(1, shape[1] // 4)), np.uint8))
+        if not cv2.countNonZero(runs):
+            continue
+        count, _, stats, _ = cv2.connectedComponentsWithStats(runs)
+        for x, y, w, h, _ in stats[1:]:
+            x0, y0, x1, y1 = max(0, 4 * x - 4), max(0, 4 * y - 4), 4 * (x + w) + 4, 4 * (y + h) + 4
+            lines[y0:y1, x0:x1] |= _straight_lines(mask[y0:y1, x0:x1], kernel, along, options)
+    if not lines.any():
+        return mask
+    mask = cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
+    # Close the gaps a removed line (1-2 px, dilated by 2) leaves in a stroke that crossed it.
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 3), np.uint8))
+
+
+def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
+    """Join blobs stacked closely above each other: the pieces of one broken digit (a 5's flag, a 4's top)."""
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+                gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+                if overlap > 0.5 * min(a[2], b[2]) and gap < 0.2 * max(a[3], b[3]):
+                    x, y = min(a[0], b[0]), min(a[1], b[1])
+                    boxes[i] = [x, y, max(a[0] + a[2], b[0] + b[2]) - x, max(a[1] + a[3], b[1] + b[3]) - y]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _cuts(mask: np.ndarray, parts: int) -> list[int]:
+    """Columns to split a blob into `parts` digits: the thinnest ink near each expected boundary."""
+    profile = (mask > 0).sum(axis=0).astype(np.float32)
+    width = len(profile)
+    cuts = []
+    for k in range(1, parts):
+        centre, reach = width * k // parts, max(1, width // (parts * 3))
+        window = profile[max(1, centre - reach):min(width - 1, centre + reach + 1)]
+        cuts.append(max(1, centre - reach) + int(np.argmin(window)) if len(window) else centre)
+    return cuts
+
+
+def _full_size(gray: np.ndarray, ink: Ink, mask: np.ndarray, box: list[int], scale: float):
+    """A blob found on the shrunk frame, cut from the full-size frame: its box, mask and ink."""
+    x, y, w, h = box
+    x0, y0 = int(x / scale), int(y / scale)
+    x1, y1 = min(gray.shape[1], int((x + w) / scale)), min(gray.shape[0], int((y + h) / scale))
+    size = (x1 - x0, y1 - y0)
+    paper = cv2.resize(ink.paper[y:y + h, x:x + w], size, interpolation=cv2.INTER_LINEAR)
+    region = gray[y0:y1, x0:x1]
+    strength = cv2.subtract(paper, region) if ink.dark else cv2.subtract(region, paper)
+    blob = cv2.resize(mask[y:y + h, x:x + w], size, interpolation=cv2.INTER_NEAREST)
+    return (x0, y0, x1 - x0, y1 - y0), blob, np.where(blob > 0, strength, 0)
+
+
+def _blobs(gray: np.ndarray, options: DetectOptions) -> tuple[Ink, np.ndarray, list[list[int]]]:
+    """Ink and its mask on the shrunk frame, and the boxes of its blobs (broken digits joined)."""
+    scale = options.scale
+    small = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ink = ink_map(small, int(options.background_kernel * scale), options.dark)
+    mask = ink_mask(ink.strength, replace(options, line_thickness=options.line_thickness * scale))
+    # Outer contours find the blobs about 10x faster than labelling every pixel would.
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = [list(box) for box in map(cv2.boundingRect, contours) if box[3] >= options.min_height * scale / 3
+             and box[2] * box[3] >= 6 * scale * scale]
+    return ink, mask, _merge_broken(boxes)
 
 
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
-    """Digit candidates of a frame, left to right, top to bottom."""
-    ink = ink_map(frame, options.background_kernel)
-    threshold, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    threshold = max(threshold, 20.0)  # Otsu on a blank page splits sensor noise
-    mask = (ink > threshold).astype(np.uint8) * 255
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    frame_height = frame.shape[0]
-    found = []
-    for label in range(1, count):
-        x, y, w, h, area = stats[label]
-        if not (options.min_height <= h <= options.max_height_ratio * frame_height):
+    """Digit candidates of a frame; a wide blob yields itself and its split parts (same group)."""
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    scale = options.scale
+    ink, mask, boxes = _blobs(gray, options)
+    found: list[Candidate] = []
+    for group, box in enumerate(boxes):
+        if not options.min_height <= box[3] / scale <= options.max_height_ratio * gray.shape[0]:
             continue
-        if w / h > options.max_aspect or area / (w * h) < options.min_ink:
+        (x, y, w, h), blob, crop = _full_size(gray, ink, mask, box, scale)
+        if (blob > 0).mean() < options.min_ink or w / h > 3.5:
             continue
-        component = labels[y:y + h, x:x + w] == label
-        crop = np.where(component, ink[y:y + h, x:x + w], 0)
-        found.append(Candidate((int(x), int(y), int(w), int(h)), normalize_crop(crop)))
-    return sorted(found, key=lambda c: (c.box[1] // max(1, c.box[3]), c.box[0]))
+        found.append(Candidate((x, y, w, h), normalize_crop(crop), group))
+        if w / h > options.wide:
+            for parts in range(2, min(4, int(w / h / 0.45)) + 1):
+                edges = [0, *_cuts(blob, parts), w]
+                for left, right in zip(edges, edges[1:]):
+                    piece = crop[:, left:right]
+                    rows = np.nonzero(piece.max(axis=1))[0]
+                    if right - left < 2 or len(rows) == 0:
+                        continue
+                    top, bottom = int(rows.min()), int(rows.max()) + 1
+                    found.append(Candidate((x + left, y + top, right - left, bottom - top),
+                                           normalize_crop(piece[top:bottom]), group, parts))
+    return found
+
+
+def choose_reading(candidates: list[Candidate], scores: np.ndarray) -> list[tuple[Candidate, np.ndarray]]:
+    """Per blob, the reading (whole, or split into n) whose weakest digit the classifier is surest of."""
+    chosen = []
+    for group in dict.fromkeys(c.group for c in candidates):
+        options: dict[int, list[int]] = {}
+        for i, c in enumerate(candidates):
+            if c.group == group:
+                options.setdefault(c.split, []).append(i)
+        confidence = {split: min(scores[i].max() for i in members) for split, members in options.items()
+                      if len(members) == split}
+        best = max(confidence, key=lambda split: (confidence[split], -split))
+        chosen += [(candidates[i], scores[i]) for i in options[best]]
+    return sorted(chosen, key=lambda pair: (pair[0].box[1] // max(1, pair[0].box[3]), pair[0].box[0]))
+
+
+def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:
+    """The one digit of an image of any size and polarity, normalized exactly as live crops are: the image is
+    scaled to 160 px and set on a margin of its own border colour, then its ink found as in find_digits."""
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    border = int(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
+    scale = 160 / max(gray.shape)  # strokes come out about as thick as the background kernel expects
+    scaled = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    margin = max(scaled.shape) // 2
+    padded = cv2.copyMakeBorder(scaled, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=border)
+    # The border is paper, so the ink is whichever extreme lies farther from it; and with no page there is
+    # no ruled line to take out.
+    dark = int(border) - int(gray.min()) >= int(gray.max()) - int(border)
+    ink, mask, boxes = _blobs(padded, replace(options, line_length=2.0, scale=1.0, dark=dark))
+    if not boxes:
+        return None
+    # One digit per image: all its pieces belong to it (a 5's detached flag, a 4's open top).
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    return normalize_crop(_full_size(padded, ink, mask, [x0, y0, x1 - x0, y1 - y0], 1.0)[2])

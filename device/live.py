@@ -1,6 +1,7 @@
 """`edgedigits run`: frames in, digits out — the whole live loop."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -13,13 +14,14 @@ import cv2
 import numpy as np
 
 from edgedigits import EdgeDigitsError
-from edgedigits.device.detect import DetectOptions, find_digits
+from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
 from edgedigits.device.runtime import Classifier, load_artifact, load_classifier
+from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
-from edgedigits.manifest import MANIFEST, Manifest
+from edgedigits.manifest import MANIFEST, Manifest, atomic_path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PREFERRED = (("tflite", "int8"), ("tflite", "float32"), ("onnx", "int8"), ("onnx", "float32"))
+STAGES = ("capture", "preprocess", "inference", "total")
 
 
 @dataclass
@@ -28,10 +30,13 @@ class RunOptions:
     model: Path
     json: bool = False
     headless: bool = False
-    min_score: float = 0.5
+    min_score: float = 0.9  # softmax scores of letters and scribbles mostly fall below this; digits rarely
     threads: int = 1
+    edgetpu: bool = False
     truth: Path | None = None
+    save: Path | None = None
     max_frames: int | None = None
+    capture: SourceOptions = field(default_factory=SourceOptions)
 
 
 @dataclass
@@ -44,13 +49,15 @@ class LoadedModel:
 @dataclass
 class RunSummary:
     frames: int = 0
+    dropped: int = 0
     seconds: float = 0.0
-    ms: dict[str, list[float]] = field(default_factory=lambda: {"preprocess": [], "inference": [], "total": []})
+    ms: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
     score: Score | None = None
+    failure: str = ""
 
     def lines(self) -> list[str]:
         fps = self.frames / self.seconds if self.seconds else 0.0
-        out = [f"{self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps)"]
+        out = [f"{self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps), {self.dropped} dropped"]
         for stage, values in self.ms.items():
             if values:
                 out.append(f"{stage}: p50 {np.percentile(values, 50):.1f} ms, p99 {np.percentile(values, 99):.1f} ms")
@@ -59,7 +66,7 @@ class RunSummary:
         return out
 
 
-def load_model(path: Path, threads: int = 1) -> LoadedModel:
+def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedModel:
     """An artifact file, or an export folder (its preferred artifact); the manifest, when there is one,
     supplies class names and input quantization and its sha256 is checked."""
     path = Path(path)
@@ -67,8 +74,8 @@ def load_model(path: Path, threads: int = 1) -> LoadedModel:
     if not (directory / MANIFEST).exists():
         if path.is_dir():
             raise EdgeDigitsError(f"{path}: no {MANIFEST} in this folder")
-        classifier = load_classifier(path, threads)
-        return LoadedModel(classifier, [str(i) for i in range(classifier.predict(np.zeros((1, 28, 28), np.uint8)).shape[1])], path)
+        classifier = load_classifier(path, threads, edgetpu=edgetpu)
+        return LoadedModel(classifier, [str(i) for i in range(classifier.classes)], path)
     manifest = Manifest.load(directory)
     if path.is_dir():
         artifact = next((manifest.find(*choice) for choice in PREFERRED if manifest.find(*choice)), None)
@@ -77,48 +84,9 @@ def load_model(path: Path, threads: int = 1) -> LoadedModel:
     else:
         artifact = next((a for a in manifest.artifacts if a.path == path.name), None)
         if artifact is None:
-            return LoadedModel(load_classifier(path, threads), manifest.classes, path)
-    return LoadedModel(load_artifact(directory, manifest, artifact, threads), manifest.classes,
+            return LoadedModel(load_classifier(path, threads, edgetpu=edgetpu), manifest.classes, path)
+    return LoadedModel(load_artifact(directory, manifest, artifact, threads, edgetpu), manifest.classes,
                        directory / artifact.path)
-
-
-def open_frames(source: str) -> Iterator[np.ndarray]:
-    """Frames of a camera index, a video file or an image file; fails early with a one-line reason."""
-    if source.isdigit():
-        capture = cv2.VideoCapture(int(source))
-        if not capture.isOpened():
-            raise EdgeDigitsError(f"camera {source} did not open (no such device, or busy; a Raspberry Pi "
-                                  "camera module on Bookworm needs Picamera2, not V4L2)")
-        return _read(capture)
-    path = Path(source)
-    if not path.exists():
-        raise EdgeDigitsError(f"{source}: no such file")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise EdgeDigitsError(f"{source}: not a readable image")
-        return iter([image])
-    capture = cv2.VideoCapture(str(path))
-    ok, first = capture.read() if capture.isOpened() else (False, None)
-    if not ok:
-        raise EdgeDigitsError(f"{source}: not a readable video")
-    return _chain(first, _read(capture))
-
-
-def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    yield first
-    yield from rest
-
-
-def _read(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            yield frame
-    finally:
-        capture.release()
 
 
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float,
@@ -130,7 +98,7 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float,
     digits = []
     if candidates:
         scores = model.classifier.predict(np.stack([c.crop for c in candidates]))
-        for candidate, row in zip(candidates, scores):
+        for candidate, row in choose_reading(candidates, scores):
             best = int(row.argmax())
             if row[best] >= min_score:
                 digits.append({"box": list(candidate.box), "label": model.classes[best], "score": round(float(row[best]), 4)})
@@ -139,49 +107,75 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float,
                     "total": (done - start) * 1000}
 
 
-def draw(frame: np.ndarray, digits: list[dict]) -> np.ndarray:
+def draw(frame: np.ndarray, digits: list[dict], fps: float | None = None) -> np.ndarray:
     shown = frame.copy()
     for digit in digits:
         x, y, w, h = digit["box"]
         cv2.rectangle(shown, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        cv2.putText(shown, digit["label"], (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 255), 2)
+        cv2.putText(shown, digit["label"], (x, max(14, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
+    if fps is not None:
+        cv2.putText(shown, f"{fps:.1f} fps", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 0, 0), 2)
     return shown
 
 
-def _show(frame: np.ndarray, digits: list[dict]) -> bool:
-    """Show the annotated frame; False once there is no GUI to show it in."""
+def _show(image: np.ndarray) -> bool:
+    """Show a frame; False once the user quits or there is no GUI to show it in."""
     try:
-        cv2.imshow("edgedigits", draw(frame, digits))
-        return cv2.waitKey(1) & 0xFF != ord("q")
+        cv2.imshow("edgedigits", image)
+        return cv2.waitKey(1) & 0xFF not in (ord("q"), 27)
     except cv2.error:
         print("edgedigits: this OpenCV build has no GUI; running headless", file=sys.stderr)
         return False
 
 
+def frames(source: Source, summary: RunSummary) -> Iterator[np.ndarray]:
+    """The source's frames, timing how long each was waited for."""
+    while True:
+        start = time.perf_counter()
+        frame = source.read()
+        if frame is None:
+            return
+        summary.ms["capture"].append((time.perf_counter() - start) * 1000)
+        yield frame
+
+
 def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
-    """Read digits from every frame of the source, printing JSON lines and scoring against truth if given."""
-    model = load_model(options.model, options.threads)
+    """Read digits from every frame of the source: JSON lines, a window, a saved video, a score, a summary."""
+    model = load_model(options.model, options.threads, options.edgetpu)
     truth = load_truth(options.truth) if options.truth else None
-    frames = open_frames(options.source)
+    source = open_source(options.source, options.capture)
     show = not options.headless and bool(os.environ.get("DISPLAY"))
     summary = RunSummary(score=Score() if truth is not None else None)
+    writer = None
     start = time.perf_counter()
-    try:
-        for index, frame in enumerate(frames):
-            if options.max_frames is not None and index >= options.max_frames:
-                break
-            digits, ms = read_digits(frame, model, options.min_score)
-            summary.frames += 1
-            for stage, value in ms.items():
-                summary.ms[stage].append(value)
-            if options.json:
-                print(json.dumps({"frame": index, "digits": digits, "ms": {k: round(v, 2) for k, v in ms.items()}}),
-                      file=out, flush=True)
-            if truth is not None and index < len(truth):
-                score_frame(digits, truth[index], summary.score)
-            if show:
-                show = _show(frame, digits)
-    except KeyboardInterrupt:
-        pass
+    with contextlib.ExitStack() as stack:
+        stack.callback(source.close)
+        saved = stack.enter_context(atomic_path(options.save)) if options.save else None
+        try:
+            for index, frame in enumerate(frames(source, summary)):
+                if options.max_frames is not None and index >= options.max_frames:
+                    break
+                digits, ms = read_digits(frame, model, options.min_score)
+                summary.frames += 1
+                for stage, value in ms.items():
+                    summary.ms[stage].append(value)
+                if options.json:
+                    print(json.dumps({"frame": index, "digits": digits, "ms": {k: round(v, 2) for k, v in ms.items()}}),
+                          file=out, flush=True)
+                if truth is not None and index < len(truth):
+                    score_frame(digits, truth[index], summary.score)
+                if show or saved:
+                    annotated = draw(frame, digits, summary.frames / (time.perf_counter() - start))
+                    if saved and writer is None:
+                        writer = cv2.VideoWriter(str(saved), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                 options.capture.fps or 10, (frame.shape[1], frame.shape[0]))
+                        stack.callback(writer.release)
+                    if writer is not None:
+                        writer.write(annotated)
+                    if show:
+                        show = _show(annotated)
+        except KeyboardInterrupt:
+            pass
     summary.seconds = time.perf_counter() - start
+    summary.dropped, summary.failure = source.dropped, source.failure
     return summary

@@ -13,22 +13,20 @@ def normalize_crop(ink: np.ndarray) -> np.ndarray:
     """A white-on-black ink image of any size as a 28x28 MNIST digit: aspect-preserving fit into
     20x20, anti-aliased, centred by its centre of mass, full contrast."""
     ink = np.asarray(ink, np.float32)
-    rows, cols = np.nonzero(ink > 0)
-    if len(rows) == 0:
+    x, y, width, height = cv2.boundingRect((ink > 0).astype(np.uint8))
+    if width == 0:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    height, width = ink.shape
+    ink = ink[y:y + height, x:x + width]
     scale = MNIST_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # INTER_AREA averages when shrinking (anti-aliasing); it degrades to bilinear-like when growing.
     digit = cv2.resize(ink, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    total = digit.sum()
-    if total <= 0:
+    moments = cv2.moments(digit)
+    if moments["m00"] <= 0:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    ys, xs = np.mgrid[:digit.shape[0], :digit.shape[1]]
     # Whole-pixel shifts, as MNIST was made: a sub-pixel shift would blur the strokes.
-    dx = round(MNIST_CENTRE - (xs * digit).sum() / total)
-    dy = round(MNIST_CENTRE - (ys * digit).sum() / total)
+    dx = round(MNIST_CENTRE - moments["m10"] / moments["m00"])
+    dy = round(MNIST_CENTRE - moments["m01"] / moments["m00"])
     placed = cv2.warpAffine(digit, np.float32([[1, 0, dx], [0, 1, dy]]), (MNIST_SIZE, MNIST_SIZE),
                             flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     peak = placed.max()

@@ -43,6 +43,7 @@ def from_model_output(raw: np.ndarray, quant: TensorQuant) -> np.ndarray:
 class Classifier:
     """A loaded model: predict() maps uint8 (N, 28, 28) digits to class scores (N, classes)."""
     runtime = ""
+    classes = 0  # size of the output
     input_quant: TensorQuant
     output_quant: TensorQuant
 
@@ -83,12 +84,30 @@ def _tensor_quant(detail: dict) -> TensorQuant:
     return TensorQuant(np.dtype(detail["dtype"]), float(scale), int(zero_point))
 
 
+EDGETPU_LIBRARY = "libedgetpu.so.1"
+
+
+def edgetpu_delegate():
+    """The Edge TPU delegate (pycoral's make_interpreter does the same), or one line saying what is missing."""
+    import ctypes
+    try:
+        ctypes.CDLL(EDGETPU_LIBRARY)  # LiteRT's Delegate prints a stray traceback when the library is missing
+        return tflite_interpreter_module().load_delegate(EDGETPU_LIBRARY)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise EdgeDigitsError(f"Edge TPU not usable ({_first_line(exc)}): install libedgetpu1-std from Coral's "
+                              "package feed and plug in the Coral device") from None
+
+
 class TFLiteClassifier(Classifier):
-    def __init__(self, path: Path, threads: int = 1):
+    def __init__(self, path: Path, threads: int = 1, edgetpu: bool = False):
         interpreter_class, self.runtime = tflite_interpreter_class()
+        delegates = [edgetpu_delegate()] if edgetpu else None
+        if edgetpu:
+            self.runtime += "+edgetpu"
         try:
             with silenced():  # LiteRT announces its XNNPACK delegate on stderr for every model
-                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads,
+                                                     experimental_delegates=delegates)
                 self.interpreter.allocate_tensors()
         except Exception as exc:  # the runtimes raise ValueError or RuntimeError with a multi-line text
             raise EdgeDigitsError(f"{path}: not a loadable TFLite model ({_first_line(exc)})") from None
@@ -96,6 +115,7 @@ class TFLiteClassifier(Classifier):
         self._output = self.interpreter.get_output_details()[0]
         self.input_quant, self.output_quant = _tensor_quant(self._input), _tensor_quant(self._output)
         self._batch = int(self._input["shape"][0])
+        self.classes = int(self._output["shape"][-1])
         # Static-shape models (Edge TPU ones) take their fixed batch only.
         self._resizable = int(self._input["shape_signature"][0]) < 0
 
@@ -131,6 +151,7 @@ class OnnxClassifier(Classifier):
             raise EdgeDigitsError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name
+        self.classes = int(self.session.get_outputs()[0].shape[-1])
         dtype = np.dtype(ONNX_DTYPES.get(model_input.type, np.float32))
         self.input_quant = TensorQuant(dtype)
         if dtype != np.float32:
@@ -152,24 +173,28 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def load_classifier(path: Path, threads: int = 1, input_quant: TensorQuant | None = None) -> Classifier:
-    """Load a .tflite or .onnx model with the runtime that fits it."""
+def load_classifier(path: Path, threads: int = 1, input_quant: TensorQuant | None = None,
+                    edgetpu: bool = False) -> Classifier:
+    """Load a .tflite or .onnx model with the runtime that fits it (the Edge TPU delegate if asked)."""
     path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: model file not found")
     if path.suffix == ".tflite":
-        return TFLiteClassifier(path, threads)
+        return TFLiteClassifier(path, threads, edgetpu)
+    if edgetpu:
+        raise EdgeDigitsError(f"{path}: the Edge TPU runs TFLite models only")
     if path.suffix == ".onnx":
         return OnnxClassifier(path, threads, input_quant)
     raise EdgeDigitsError(f"{path}: unknown model format {path.suffix!r}, expected .tflite or .onnx")
 
 
-def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threads: int = 1) -> Classifier:
+def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threads: int = 1,
+                  edgetpu: bool = False) -> Classifier:
     """An export's artifact, its sha256 checked against the manifest, with the manifest's input quantization."""
     path = manifest.verify(directory, artifact)
     spec = artifact.input
     quant = TensorQuant(np.dtype(spec.dtype), spec.scale or 0.0, spec.zero_point or 0)
-    return load_classifier(path, threads, quant)
+    return load_classifier(path, threads, quant, edgetpu)
 
 
 def predict_all(classifier: Classifier, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

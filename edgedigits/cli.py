@@ -91,7 +91,13 @@ def cmd_regress(args) -> int:
 
 
 def cmd_calibration(args) -> int:
-    from edgedigits.convert.calibration import build_calibration
+    from edgedigits.convert.calibration import build_calibration, build_from_images
+    if args.source:
+        count, empty = build_from_images(args.source, args.out)
+        for path in empty:
+            print(f"no digit found in {path}; skipped", file=sys.stderr)
+        print(f"wrote {count} calibration crops from {args.source} to {args.out}")
+        return 0
     count = build_calibration(_load_data(args).train, args.out, args.per_class, args.seed)
     print(f"wrote {count} calibration images from the MNIST train split to {args.out}")
     return 0
@@ -107,18 +113,24 @@ def cmd_bench(args) -> int:
 
 def cmd_run(args) -> int:
     from edgedigits.device.live import RunOptions, run
+    from edgedigits.device.sources import SourceOptions
+    capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
+                            reconnects=args.reconnects, realtime=args.realtime)
     options = RunOptions(source=args.source, model=args.model, json=args.json, headless=args.headless,
-                         min_score=args.min_score, threads=args.threads, truth=args.truth,
-                         max_frames=args.max_frames)
+                         min_score=args.min_score, threads=args.threads, edgetpu=args.edgetpu, truth=args.truth,
+                         save=args.save, max_frames=args.max_frames, capture=capture)
     summary = run(options)
     for line in summary.lines():
         print(line, file=sys.stderr if args.json else sys.stdout)
+    if summary.failure:
+        print(f"edgedigits: error: {summary.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_footage(args) -> int:
     from edgedigits.footage import FootageOptions, render_video, truth_path
-    options = FootageOptions(frames=args.frames, digits_per_frame=args.digits, seed=args.seed)
+    options = FootageOptions(condition=args.condition, frames=args.frames, digits=tuple(args.digits), seed=args.seed)
     truth = render_video(args.out, _load_data(args).test, options)
     print(f"wrote {args.out} ({len(truth)} frames, {sum(map(len, truth))} digits) and {truth_path(args.out)}")
     return 0
@@ -181,9 +193,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tol-size-ratio", type=float)
     p.set_defaults(func=cmd_regress)
 
-    p = sub.add_parser("calibration", parents=[data_parent], help="rebuild calibration_data/ from the train split")
+    p = sub.add_parser("calibration", parents=[data_parent],
+                       help="rebuild calibration_data/ from the train split or from your own images")
     p.add_argument("action", choices=["build"])
     p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--from", dest="source", type=Path, help="cut the digits out of your own images instead "
+                   "(any size and polarity; class folders give labels), normalized as the device does")
     p.add_argument("--out", type=Path, default=DEFAULT_DIR)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_calibration)
@@ -194,13 +209,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=10)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("run", help="read digits from a camera, video or image")
-    p.add_argument("--source", required=True, help="camera index, video file or image file")
+    p = sub.add_parser("run", help="read digits from a camera, video, image or folder of images")
+    p.add_argument("--source", required=True, help="camera index, picamera, a GStreamer pipeline, a video file, "
+                   "an image file or a folder of images")
     p.add_argument("--model", required=True, type=Path, help="a .tflite/.onnx file or an export folder")
     p.add_argument("--json", action="store_true", help="one JSON line per frame on stdout")
     p.add_argument("--headless", action="store_true", help="never open a window")
-    p.add_argument("--min-score", type=float, default=0.5)
+    p.add_argument("--min-score", type=float, default=0.9,
+                   help="report digits scored at least this; lower finds more faint digits and more non-digits")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--edgetpu", action="store_true", help="run on a Coral Edge TPU (libedgetpu.so.1)")
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--fps", type=float)
+    p.add_argument("--warmup", type=int, default=10, help="camera frames skipped while exposure settles")
+    p.add_argument("--reconnects", type=int, default=5, help="reopen a camera that stops, at most this often")
+    p.add_argument("--realtime", action="store_true", help="play a video file like a camera (newest frame only)")
+    p.add_argument("--save", type=Path, help="write the annotated video here (.mp4)")
     p.add_argument("--truth", type=Path, help="ground truth (.truth.json) to score the result against")
     p.add_argument("--max-frames", type=int)
     p.set_defaults(func=cmd_run)
@@ -208,7 +233,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("footage", parents=[data_parent], help="render test video of MNIST test digits on paper")
     p.add_argument("out", type=Path)
     p.add_argument("--frames", type=int, default=60)
-    p.add_argument("--digits", type=int, default=8, help="digits per frame")
+    p.add_argument("--condition", default="plain", help="paper, ink, light and blur: one of "
+                   "plain, ruled, squared, numbers, printed, faint, dim, shadow, perspective, focus_blur, "
+                   "motion_blur, distractors")
+    p.add_argument("--digits", type=int, nargs=2, default=[4, 16], metavar=("MIN", "MAX"), help="digits per frame")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_footage)
     return top

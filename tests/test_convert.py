@@ -8,9 +8,11 @@ import pytest
 from edgedigits import EdgeDigitsError
 from edgedigits.convert.calibration import DEFAULT_DIR, build_calibration, load_calibration
 from edgedigits.convert.export import artifact_accuracy
+from edgedigits.device.normalize import normalize_crop
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Manifest, sha256_file
 from tests.conftest import assert_one_line_error, cli
+from tests.test_device import _similarity
 
 EXPECTED = {("keras", "float32"), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "dynamic"),
             ("tflite", "int8"), ("tflite", "uint8"), ("onnx", "float32"), ("onnx", "int8")}
@@ -175,6 +177,36 @@ def test_calibration_build_writes_a_fresh_balanced_set(mnist, tmp_path):
     assert len(load_calibration(tmp_path)) == 60
     build_calibration(mnist.train, tmp_path, per_class=5, seed=3)
     assert len(load_calibration(tmp_path)) == 50  # stale images of the first build are gone
+
+
+def test_calibration_build_from_own_pictures_of_any_size_and_polarity(mnist, tmp_path):
+    """Users calibrate on their own photos: cut and normalized exactly like live camera crops."""
+    own = tmp_path / "own"
+    for index in range(60):
+        image, label = mnist.train.images[index], mnist.train.labels[index]
+        size = 40 + 3 * index
+        picture = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
+        picture = 255 - picture if index % 2 else picture  # half dark ink on paper, half chalk on a board
+        (own / str(label)).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(own / str(label) / f"photo{index}.jpg"), cv2.copyMakeBorder(
+            picture, 8, 8, 8, 8, cv2.BORDER_REPLICATE))
+    cv2.imwrite(str(own / "blank.png"), np.full((40, 40), 128, np.uint8))
+    out = tmp_path / "calibration"
+    done = cli("calibration", "build", "--from", own, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "wrote 60 calibration crops" in done.stdout and "no digit found in" in done.stderr
+    images = load_calibration(out)
+    rows = [row.split(",") for row in (out / "manifest.csv").read_text().splitlines()[1:]]
+    assert len(images) == len(rows) == 60
+    for name, label, origin, digest in rows:
+        index = int(origin.split("photo")[1].split(".")[0])
+        assert label == str(mnist.train.labels[index]) and sha256_file(out / name) == digest
+        crop = cv2.imread(str(out / name), cv2.IMREAD_GRAYSCALE)
+        assert _similarity(crop, normalize_crop(mnist.train.images[index])) > 0.75, origin
+    assert_one_line_error(cli("calibration", "build", "--from", tmp_path / "nowhere"), "folder of images not found")
+    few = tmp_path / "few"
+    shutil.copytree(own / "5", few)
+    assert_one_line_error(cli("calibration", "build", "--from", few, "--out", tmp_path / "c2"), "at least 50")
 
 
 def test_calibration_loader_rejects_bad_folders(tmp_path):

@@ -26,7 +26,7 @@ def test_footage_has_truth_for_every_frame(video):
     for digit in truth[0]:
         x, y, w, h = digit.box
         assert frame[y:y + h, x:x + w].min() < frame.mean() - 60  # dark ink where the truth says
-    assert all(len(t) == 8 for t in truth)
+    assert all(4 <= len(t) <= 16 for t in truth)
 
 
 def test_run_reads_the_digits_of_a_video(video, quick_export):

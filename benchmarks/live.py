@@ -1,0 +1,76 @@
+"""The live pipeline on rendered footage, per condition: F1, recall, precision, wrong labels, frame time.
+
+Usage: python benchmarks/live.py MODEL [--frames 40] [--conditions plain ruled ...] [--out artifacts/bench_live]
+Also writes how frame time grows with the digits in a frame (one batched inference per frame).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgedigits.data import load_mnist
+from edgedigits.device.live import RunOptions, load_model, read_digits
+from edgedigits.footage import CONDITIONS, HARD, FootageOptions, Score, render_frames, score_frame
+
+from common import save
+
+
+def evaluate(model, test, condition: str, frames: int, seed: int, min_score: float) -> tuple[Score, list[float]]:
+    score, totals = Score(), []
+    for frame, truth in render_frames(test, FootageOptions(condition=condition, frames=frames, seed=seed)):
+        digits, ms = read_digits(frame, model, min_score)
+        score_frame(digits, truth, score)
+        totals.append(ms["total"])
+    return score, totals
+
+
+def batching(model, test, frames: int, min_score: float) -> list[str]:
+    """Per-frame time against the number of digits in the frame, same digit sizes throughout."""
+    lines = ["| digits/frame | p50 preprocess ms | p50 inference ms | p50 total ms | total ms per digit |",
+             "|---:|---:|---:|---:|---:|"]
+    for count in (1, 2, 4, 8, 16, 32):
+        times = {"preprocess": [], "inference": [], "total": []}
+        options = FootageOptions(frames=frames, digits=(count, count), heights=(24, 40), seed=count)
+        for frame, _ in render_frames(test, options):
+            for stage, value in read_digits(frame, model, min_score)[1].items():
+                times[stage].append(value)
+        p50 = {stage: float(np.median(values)) for stage, values in times.items()}
+        lines.append(f"| {count} | {p50['preprocess']:.2f} | {p50['inference']:.2f} | {p50['total']:.2f} | "
+                     f"{p50['total'] / count:.2f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--min-score", type=float, default=RunOptions.min_score)
+    parser.add_argument("--conditions", nargs="*", default=list(CONDITIONS))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    model, test = load_model(args.model), load_mnist().test
+    lines = ["| condition | digits | F1 | recall | precision | wrong labels | missed | false | p50 ms/frame | goal |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = []
+    for condition in args.conditions:
+        start = time.perf_counter()
+        score, totals = evaluate(model, test, condition, args.frames, args.seed, args.min_score)
+        goal = 0.97 if condition == "plain" else 0.85 if condition in HARD else None
+        verdict = "—" if goal is None else f"≥ {goal} {'met' if score.f1 >= goal else 'MISSED'}"
+        lines.append(f"| {condition} | {score.truth} | {score.f1:.3f} | {score.recall:.1%} | {score.precision:.1%} | "
+                     f"{score.wrong_label} | {score.missed} | {score.false_positives} | {np.median(totals):.1f} | {verdict} |")
+        rows.append({"condition": condition, "f1": score.f1, "recall": score.recall, "precision": score.precision,
+                     **{k: getattr(score, k) for k in ("truth", "wrong_label", "missed", "false_positives")},
+                     "p50_ms": float(np.median(totals)), "seconds": time.perf_counter() - start})
+        print(lines[-1], flush=True)
+    table = "\n".join(lines + ["", *batching(model, test, args.frames, args.min_score)]) + "\n"
+    save(args.out, "live", table, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""edgedigits' live pipeline against OpenCV's own sample digits_video.py, on the same rendered 640x480 footage,
+single thread: F1 and milliseconds per frame (finding + classifying digits; decoding not counted) for each.
+
+Needs Debian's python3-opencv (cv2.ml) and opencv-doc (the sample, its digits.png):
+    apt-get install python3-opencv opencv-doc
+Usage: python benchmarks/versus_opencv.py MODEL [--frames 30] [--out artifacts/bench_versus]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgedigits.data import load_mnist
+from edgedigits.device.live import RunOptions, load_model, read_digits
+from edgedigits.footage import HARD, FootageOptions, Score, load_truth, render_video, score_frame, truth_path
+
+from common import save
+
+SAMPLES = Path("/usr/share/doc/opencv-doc/examples/python")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def sample_lines(video: Path) -> list[dict]:
+    done = subprocess.run([SYSTEM_PYTHON, str(Path(__file__).with_name("opencv_sample.py")), str(SAMPLES), str(video)],
+                          capture_output=True, text=True, check=True)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def our_lines(video: Path, model) -> list[dict]:
+    capture, lines = cv2.VideoCapture(str(video)), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return lines
+        digits, ms = read_digits(frame, model, RunOptions.min_score)
+        lines.append({"digits": digits, "ms": ms["total"]})
+
+
+def scored(lines: list[dict], truth) -> tuple[Score, float]:
+    score = Score()
+    for line, frame_truth in zip(lines, truth):
+        score_frame(line["digits"], frame_truth, score)
+    return score, float(np.median([line["ms"] for line in lines]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if not (SAMPLES / "digits_video.py").exists():
+        sys.exit(f"OpenCV's samples are not at {SAMPLES}: apt-get install python3-opencv opencv-doc")
+    cv2.setNumThreads(1)
+    model, test = load_model(args.model, threads=1), load_mnist().test
+    lines = ["| footage | digits | sample F1 | ours F1 | sample p50 ms | ours p50 ms | sample fps | ours fps | "
+             "speed-up |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for condition in ("plain", *HARD):
+            video = Path(folder) / f"{condition}.mp4"
+            render_video(video, test, FootageOptions(condition=condition, frames=args.frames, seed=11))
+            truth = load_truth(truth_path(video))
+            (theirs, their_ms), (ours, our_ms) = scored(sample_lines(video), truth), scored(our_lines(video, model), truth)
+            rows.append({"condition": condition, "digits": ours.truth, "sample_f1": theirs.f1, "ours_f1": ours.f1,
+                         "sample_ms": their_ms, "ours_ms": our_ms})
+            lines.append(f"| {condition} | {ours.truth} | {theirs.f1:.3f} | {ours.f1:.3f} | {their_ms:.2f} | "
+                         f"{our_ms:.2f} | {1000 / their_ms:.0f} | {1000 / our_ms:.0f} | {their_ms / our_ms:.2f}x |")
+            print(lines[-1], flush=True)
+    their_ms, our_ms = (float(np.mean([r[k] for r in rows])) for k in ("sample_ms", "ours_ms"))
+    lines.append(f"| all (mean) | {sum(r['digits'] for r in rows)} | {np.mean([r['sample_f1'] for r in rows]):.3f} | "
+                 f"{np.mean([r['ours_f1'] for r in rows]):.3f} | {their_ms:.2f} | {our_ms:.2f} | "
+                 f"{1000 / their_ms:.0f} | {1000 / our_ms:.0f} | {their_ms / our_ms:.2f}x |")
+    table = "\n".join(lines) + "\n"
+    save(args.out, "versus_opencv", table, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Finding digits in rendered footage, sources that misbehave, and the device-only options of `run`."""
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedigits.device.detect import Candidate, choose_reading, digit_crop, find_digits
+from edgedigits.device.live import RunOptions, load_model, read_digits, run
+from edgedigits.device.normalize import normalize_crop
+from edgedigits.device.sources import Capture, Newest, SourceOptions, open_source
+from edgedigits.footage import CONDITIONS, FootageOptions, Score, render_frames, render_video, score_frame
+from tests.conftest import assert_one_line_error, cli
+
+
+@pytest.fixture(scope="module")
+def model(quick_export):
+    return load_model(quick_export)
+
+
+@pytest.fixture(scope="module")
+def short_video(mnist, tmp_path_factory):
+    path = tmp_path_factory.mktemp("short") / "short.mp4"
+    render_video(path, mnist.test, FootageOptions(frames=12, frames_per_scene=4, seed=3))
+    return path
+
+
+def _score(model, mnist, condition: str, frames: int = 10, min_score: float = 0.5, invert: bool = False) -> Score:
+    """The quick test model is less sure of itself than a fully trained one: a lower threshold by default."""
+    score = Score()
+    for frame, truth in render_frames(mnist.test, FootageOptions(condition=condition, frames=frames, seed=5)):
+        score_frame(read_digits(255 - frame if invert else frame, model, min_score)[0], truth, score)
+    return score
+
+
+@pytest.mark.parametrize("condition", sorted(CONDITIONS))
+def test_every_condition_renders_ink_where_the_truth_says(mnist, condition):
+    frame, truth = next(render_frames(mnist.test, FootageOptions(condition=condition, seed=2)))
+    assert frame.shape == (480, 640, 3) and 4 <= len(truth) <= 16
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    for digit in truth:
+        x, y, w, h = digit.box
+        assert digit.label in "0123456789" and 15 <= h <= 125
+        around = gray[max(0, y - 6):y + h + 6, max(0, x - 6):x + w + 6]
+        assert gray[y:y + h, x:x + w].min() < np.median(around) - 15  # darker ink inside each true box
+
+
+@pytest.mark.parametrize("condition", ["plain", "ruled", "squared", "dim", "shadow", "faint"])
+def test_digits_are_read_on_paper_of_every_kind(model, mnist, condition):
+    score = _score(model, mnist, condition)
+    assert score.f1 >= 0.85, f"{condition}: {score.summary()}"
+
+
+def test_light_ink_on_dark_paper_is_read_too(model, mnist):
+    assert _score(model, mnist, "plain", invert=True).f1 >= 0.85
+
+
+def test_the_score_threshold_rejects_letters_and_scribbles(model, mnist):
+    strict = _score(model, mnist, "distractors", min_score=RunOptions.min_score)
+    lax = _score(model, mnist, "distractors", min_score=0.0)
+    assert lax.false_positives > 2 * strict.false_positives, (lax.summary(), strict.summary())
+    assert strict.recall >= 0.8, strict.summary()
+
+
+def test_touching_digits_are_split(model, mnist):
+    page = np.full((160, 320), 235, np.uint8)
+    left, right = mnist.test.images[0], mnist.test.images[2]  # a 7 and a 1
+    for image, x in ((left, 90), (right, 150)):  # 84 px wide digits, 60 px apart: the strokes touch
+        ink = cv2.resize(image, (84, 84), interpolation=cv2.INTER_CUBIC)
+        region = page[40:124, x:x + 84]
+        region[:] = np.minimum(region, 255 - ink)
+    digits, _ = read_digits(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR), model, 0.5)
+    assert [d["label"] for d in sorted(digits, key=lambda d: d["box"][0])] == ["7", "1"]
+
+
+def test_choose_reading_keeps_the_surer_reading_of_a_blob():
+    blank = np.zeros((28, 28), np.uint8)
+    candidates = [Candidate((0, 0, 40, 20), blank, 0, 1), Candidate((0, 0, 20, 20), blank, 0, 2),
+                  Candidate((20, 0, 20, 20), blank, 0, 2), Candidate((50, 0, 20, 20), blank, 1, 1)]
+    scores = np.eye(10, dtype=np.float32)[[4, 1, 0, 3]] * np.float32([[0.6], [0.95], [0.9], [0.99]])
+    chosen = choose_reading(candidates, scores)
+    assert [(c.box, int(s.argmax())) for c, s in chosen] == [((0, 0, 20, 20), 1), ((20, 0, 20, 20), 0),
+                                                             ((50, 0, 20, 20), 3)]
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two digits blurred a little, so a one-pixel shift of a thin stroke does not count."""
+    a, b = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.5).ravel() for x in (a, b))
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_digit_crop_normalizes_any_size_and_polarity_like_the_device(mnist, model):
+    crops, labels = [], []
+    for index in range(20):
+        image = mnist.test.images[index]
+        for size, invert in ((40, True), (60, True), (150, False), (400, True)):
+            picture = cv2.resize(image, (size, size), interpolation=cv2.INTER_CUBIC)
+            picture = 255 - picture if invert else picture  # dark ink on light paper, as photographed
+            crop = digit_crop(cv2.copyMakeBorder(picture, 10, 10, 10, 10, cv2.BORDER_REPLICATE))
+            assert crop is not None and crop.shape == (28, 28)
+            assert _similarity(crop, normalize_crop(image)) > 0.75, (index, size, invert)
+            crops.append(crop)
+            labels.append(mnist.test.labels[index])
+    assert (model.classifier.predict(np.stack(crops)).argmax(axis=1) == labels).mean() >= 0.9
+    assert digit_crop(np.full((50, 50), 200, np.uint8)) is None
+
+
+def test_find_digits_ignores_page_edges_and_lines():
+    page = np.full((480, 640), 90, np.uint8)
+    page[40:440, 60:580] = 225  # a sheet of paper on a dark desk
+    for y in range(70, 440, 32):
+        cv2.line(page, (60, y), (580, y), 170, 2)  # ruled lines, nothing else
+    assert find_digits(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)) == []
+
+
+def test_frame_time_grows_sub_linearly_with_digits(model, mnist):
+    """One batched inference per frame: 16 digits cost far less than 16 times one."""
+    medians = {}
+    for count in (1, 16):
+        options = FootageOptions(frames=8, digits=(count, count), heights=(24, 40), seed=count)
+        medians[count] = np.median([read_digits(f, model, 0.5)[1]["total"] for f, _ in render_frames(mnist.test, options)])
+    assert medians[16] < 8 * medians[1], medians
+
+
+def test_newest_skips_warmup_and_counts_dropped_frames(short_video):
+    source = Newest(Capture(lambda: cv2.VideoCapture(str(short_video)), "clip"),
+                    SourceOptions(warmup=4, reconnects=0))
+    time.sleep(0.5)  # the capture thread races ahead of a slow consumer
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame)
+    source.close()
+    assert len(frames) >= 1 and len(frames) + source.dropped == 12 - 4 and source.dropped > 0
+    assert source.failure == ""
+
+
+def test_a_source_that_stops_is_reopened_then_given_up_on(short_video):
+    opened = []
+
+    def open_capture():
+        opened.append(time.perf_counter())
+        return cv2.VideoCapture(str(short_video))
+    source = Newest(Capture(open_capture, "camera 0"), SourceOptions(warmup=0, reconnects=2, backoff=0.05))
+    frames = 0
+    while source.read() is not None:
+        frames += 1
+        time.sleep(0.01)
+    source.close()
+    assert len(opened) == 3 and frames + source.dropped == 36
+    assert opened[2] - opened[1] >= 2 * 0.05 * 0.9  # backoff doubles
+    assert "camera 0 stopped delivering frames; gave up after 2 reconnects" == source.failure
+
+
+def test_run_ends_with_a_summary_and_an_error_when_the_camera_dies(short_video, quick_export, monkeypatch):
+    from edgedigits.device import live
+    monkeypatch.setattr(live, "open_source", lambda spec, options: Newest(
+        Capture(lambda: cv2.VideoCapture(str(short_video)), "camera 0"), SourceOptions(warmup=0, reconnects=1,
+                                                                                         backoff=0.01)))
+    summary = run(RunOptions(source="0", model=quick_export, headless=True), out=open("/dev/null", "w"))
+    assert summary.frames + summary.dropped == 24 and "gave up after 1 reconnects" in summary.failure
+    assert any(line.startswith("total: p50") for line in summary.lines())
+
+
+def test_realtime_video_plays_at_its_own_pace(short_video, quick_export):
+    start = time.perf_counter()
+    done = cli("run", "--source", short_video, "--model", quick_export, "--headless", "--realtime", "--json")
+    assert done.returncode == 0, done.stderr
+    assert time.perf_counter() - start >= 12 / 10  # 12 frames at 10 fps
+    assert "dropped" in done.stdout + done.stderr
+
+
+def test_folder_of_images_and_save(mnist, quick_export, short_video, tmp_path):
+    capture = cv2.VideoCapture(str(short_video))
+    for index in range(3):
+        ok, frame = capture.read()
+        cv2.imwrite(str(tmp_path / f"{index}.jpg"), frame)
+    saved = tmp_path / "out" / "annotated.mp4"
+    saved.parent.mkdir()
+    done = cli("run", "--source", tmp_path, "--model", quick_export, "--json", "--headless", "--save", saved)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 3 and all(line["digits"] for line in lines)
+    video = cv2.VideoCapture(str(saved))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and list(saved.parent.iterdir()) == [saved]
+
+
+def test_device_errors_are_one_line(quick_export, short_video):
+    model = quick_export / "model_int8.tflite"
+    assert_one_line_error(cli("run", "--source", "picamera", "--model", model), "Picamera2 is not installed")
+    assert_one_line_error(cli("run", "--source", "videotestsrc ! appsink", "--model", model), "no GStreamer")
+    assert_one_line_error(cli("run", "--source", short_video, "--model", model, "--edgetpu"), "Edge TPU not usable")
+    assert_one_line_error(cli("run", "--source", "7", "--model", model), "--source picamera")
+
+
+def test_open_source_accepts_every_kind_of_file(short_video, tmp_path):
+    assert open_source(str(short_video)).read().shape == (480, 640, 3)
+    cv2.imwrite(str(tmp_path / "one.png"), np.zeros((20, 30, 3), np.uint8))
+    assert open_source(str(tmp_path / "one.png")).read().shape == (20, 30, 3)
