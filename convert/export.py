@@ -23,6 +23,7 @@ from edgedigits.quiet import silenced
 
 TFLITE_EXPORTS = ("float32", "float16", "dynamic", "int8", "uint8")
 EDGETPU_MODEL = "model_tpu.tflite"
+EDGETPU_COMPILED = "model_tpu_edgetpu.tflite"  # edgetpu_compiler's name for its output
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,12 @@ def convert(run_dir: Path, data: Dataset, options: ConvertOptions = ConvertOptio
         compiled = compile_for_edgetpu(run_dir / EDGETPU_MODEL)
         write_atomic(run_dir / "edgetpu.md", f"{checks}\n\n{compiled}\n")
         print(checks, compiled, sep="\n\n")
+        binary = run_dir / EDGETPU_COMPILED
+        if binary.exists():  # only edgetpu_compiler writes it; a CPU cannot run it, so no accuracy here
+            static = manifest.artifacts[-1]
+            manifest.artifacts.append(Artifact.of_file(run_dir, binary.name, "tflite", "uint8", static.input,
+                                                       variant="edgetpu-compiled"))
+            manifest.save(run_dir)
     if options.report:
         print("convert: quantization report ...", flush=True)
         write_quantization_report(run_dir, calibration, data.test)

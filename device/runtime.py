@@ -74,6 +74,20 @@ def tflite_interpreter_module():
         raise EdgeDigitsError("no TFLite runtime: pip install ai-edge-litert (or tflite-runtime)") from None
 
 
+def available_runtimes() -> list[str]:
+    """The runtimes importable here, and the Edge TPU library when it loads."""
+    import ctypes
+    import importlib.util
+    found = [name for name, module in (("litert", "ai_edge_litert"), ("tflite_runtime", "tflite_runtime"),
+                                       ("onnxruntime", "onnxruntime")) if importlib.util.find_spec(module)]
+    try:
+        ctypes.CDLL(EDGETPU_LIBRARY)
+        found.append("edgetpu")
+    except OSError:
+        pass
+    return found
+
+
 def tflite_interpreter_class():
     module = tflite_interpreter_module()
     return module.Interpreter, "litert" if module.__name__.startswith("ai_edge_litert") else "tflite_runtime"

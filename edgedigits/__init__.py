@@ -1,4 +1,10 @@
 """edgedigits: handwritten-digit classifiers from a workstation to an edge camera."""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("edgedigits")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"
 
 
 class EdgeDigitsError(Exception):

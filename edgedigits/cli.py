@@ -104,11 +104,60 @@ def cmd_calibration(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from edgedigits.device.bench import bench, write_bench
-    rows = bench(args.export, _load_data(args).test, threads=args.threads, rounds=args.rounds)
-    print(write_bench(args.export, rows, args.threads))
-    print(f"(also in {Path(args.export) / 'bench.md'} and bench.json)")
+    from edgedigits.device.bench import bench, format_table, write_bench
+    if args.export.is_file():  # a bundle, on the device: its golden vectors stand in for the test split
+        import tempfile
+        from edgedigits.deploy.bundle import golden_split, open_bundle
+        with tempfile.TemporaryDirectory() as folder:
+            test, _ = golden_split(Path(folder), open_bundle(args.export, Path(folder)))
+            rows = bench(Path(folder), test, threads=args.threads, rounds=args.rounds)
+        print(f"{args.export}: {len(test)} golden vectors, single-image calls, {args.threads} thread(s)\n")
+        print(format_table(rows))
+    else:
+        rows = bench(args.export, _load_data(args).test, threads=args.threads, rounds=args.rounds)
+        print(write_bench(args.export, rows, args.threads))
+        print(f"(also in {Path(args.export) / 'bench.md'} and bench.json)")
     return 0 if all(r.status == "ok" for r in rows) else 1
+
+
+def cmd_bundle(args) -> int:
+    from edgedigits.deploy.bundle import BundleOptions, make_bundle
+    out = args.out or Path(f"{args.export.resolve().name}-{args.target}.tar.gz")
+    bundle = make_bundle(args.export, _load_data(args).test, out,
+                         BundleOptions(target=args.target, golden=args.golden, budget_pp=args.budget_pp))
+    files = [a.path for a in bundle.artifacts] + [bundle.bundle["golden"]["path"]]
+    print(f"wrote {out} for {args.target}: {', '.join(files)} (budget {args.budget_pp} pp)")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from dataclasses import asdict
+    import json
+    from edgedigits.deploy.verify import verify
+    verdict = verify(args.bundle, args.edgetpu, args.unpack)
+    print(json.dumps(asdict(verdict)) if args.json else verdict.table())
+    return 0 if verdict.passed else 1
+
+
+def cmd_deploy(args) -> int:
+    from edgedigits.deploy.fleet import Target, deploy
+    results = deploy(args.bundle, [Target.parse(h) for h in args.host], args.inventory, args.rollback,
+                     args.remote_command)
+    for result in results:
+        print(f"{result.host}: {result.line}")
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def cmd_info(args) -> int:
+    import json
+    import platform
+    from edgedigits import __version__
+    from edgedigits.device.runtime import available_runtimes
+    runtimes = available_runtimes()
+    print(json.dumps({"edgedigits": __version__, "python": platform.python_version(), "runtimes": runtimes}))
+    if not runtimes:
+        raise EdgeDigitsError("no runtime installed: pip install 'edgedigits[device]'")
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -203,8 +252,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_calibration)
 
-    p = sub.add_parser("bench", parents=[data_parent], help="accuracy and latency of every artifact of an export")
-    p.add_argument("export", type=Path)
+    p = sub.add_parser("bench", parents=[data_parent],
+                       help="accuracy and latency of every artifact of an export or a bundle")
+    p.add_argument("export", type=Path, help="an export folder, or a bundle (.tar.gz: its golden vectors)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=10)
     p.set_defaults(func=cmd_bench)
@@ -229,6 +279,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, help="ground truth (.truth.json) to score the result against")
     p.add_argument("--max-frames", type=int)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bundle", parents=[data_parent], help="one checked .tar.gz of a model for a device")
+    p.add_argument("export", type=Path, help="a converted run folder (with manifest.json)")
+    p.add_argument("--target", default="pi", choices=["pi", "coral", "onnx"],
+                   help="pi: int8 TFLite; coral: the Edge TPU model; onnx: int8 ONNX")
+    p.add_argument("-o", "--out", type=Path, help="default: <run>-<target>.tar.gz")
+    p.add_argument("--golden", type=int, default=500, help="test images carried along with the float outputs")
+    p.add_argument("--budget-pp", type=float, default=0.5, help="accuracy drop verify accepts, in points")
+    p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("verify", help="on the device: the bundle's model against its float model")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--edgetpu", action=argparse.BooleanOptionalAction,
+                   help="use the Edge TPU delegate (default: for coral bundles)")
+    p.add_argument("--unpack", type=Path, help="when verified, install the bundle's files into this new folder")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("deploy", help="deploy a bundle to devices with Ansible: verify there, then switch")
+    p.add_argument("bundle", type=Path, nargs="?")
+    p.add_argument("--host", action="append", default=[], metavar="USER@HOST[:DIR]")
+    p.add_argument("--inventory", type=Path, help="any Ansible inventory")
+    p.add_argument("--rollback", action="store_true", help="switch back to the previous version")
+    p.add_argument("--remote-command", help="how to run edgedigits on the devices (default: edgedigits)")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("info", help="version, Python and the runtimes installed here")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("footage", parents=[data_parent], help="render test video of MNIST test digits on paper")
     p.add_argument("out", type=Path)

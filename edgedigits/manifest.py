@@ -82,6 +82,7 @@ class Manifest:
     classes: list[str]
     input: dict = field(default_factory=lambda: {"shape": [1, 28, 28, 1], "scale": 1 / 255, "layout": "NHWC"})
     artifacts: list[Artifact] = field(default_factory=list)
+    bundle: dict | None = None  # for a device bundle: target, runtime and reference artifacts, budget, golden file
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST

@@ -1,0 +1,1 @@
+"""Bundles, on-device verification and fleet deploys (Ansible)."""

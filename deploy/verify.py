@@ -1,0 +1,98 @@
+"""`edgedigits verify`: on the device, the bundle's quantized model against its float model on the golden vectors."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgedigits import EdgeDigitsError
+from edgedigits.deploy.bundle import golden_split, open_bundle
+from edgedigits.device.bench import latency_us
+from edgedigits.device.runtime import load_artifact, predict_all
+from edgedigits.manifest import Manifest
+
+
+@dataclass
+class Verdict:
+    model: str
+    target: str
+    runtime: str  # the runtime (and delegate) the quantized model ran on
+    golden: int
+    accuracy: float
+    float_accuracy: float
+    drop_pp: float
+    agreement: float
+    float_max_error: float  # the float model here against its outputs on the workstation
+    p50_us: float
+    p99_us: float
+    float_p50_us: float
+    float_p99_us: float
+    speedup: float
+    budget_pp: float
+    passed: bool
+
+    def table(self) -> str:
+        return "\n".join([
+            f"{self.model} for {self.target}, {self.golden} golden vectors, runtime {self.runtime}",
+            "| model | accuracy | p50 µs | p99 µs |", "|---|---:|---:|---:|",
+            f"| quantized | {self.accuracy:.2%} | {self.p50_us:.0f} | {self.p99_us:.0f} |",
+            f"| float | {self.float_accuracy:.2%} | {self.float_p50_us:.0f} | {self.float_p99_us:.0f} |",
+            f"drop {self.drop_pp:+.2f} pp (budget {self.budget_pp} pp), agreement {self.agreement:.2%}, "
+            f"speed-up {self.speedup:.2f}x, float outputs within {self.float_max_error:.1e} of the workstation's: "
+            + ("PASSED" if self.passed else "FAILED")])
+
+
+def check(directory: Path, manifest: Manifest, edgetpu: bool, rounds: int = 5, repeats: int = 200) -> Verdict:
+    """Accuracy, agreement and single-thread latency of the runtime model and the float reference."""
+    info = manifest.bundle
+    artifacts = {a.path: a for a in manifest.artifacts}
+    quantized = load_artifact(directory, manifest, artifacts[info["runtime_artifact"]], 1, edgetpu)
+    reference = load_artifact(directory, manifest, artifacts[info["reference_artifact"]], 1)
+    golden, float_outputs = golden_split(directory, manifest)
+    scores, float_scores = predict_all(quantized, golden.images), predict_all(reference, golden.images)
+    times: dict[str, list[float]] = {"quantized": [], "float": []}
+    single = {"quantized": quantized.prepare(golden.images[:1]), "float": reference.prepare(golden.images[:1])}
+    for name, classifier in (("quantized", quantized), ("float", reference)):
+        classifier.run(single[name])  # the first call allocates
+    for _ in range(rounds):  # interleaved, so a busy moment touches both alike
+        times["quantized"] += latency_us(quantized, single["quantized"], repeats)
+        times["float"] += latency_us(reference, single["float"], repeats)
+    accuracy = float(np.mean(scores.argmax(axis=1) == golden.labels))
+    float_accuracy = float(np.mean(float_scores.argmax(axis=1) == golden.labels))
+    drop = (float_accuracy - accuracy) * 100
+    p50, p99 = (float(np.percentile(times["quantized"], q)) for q in (50, 99))
+    float_p50, float_p99 = (float(np.percentile(times["float"], q)) for q in (50, 99))
+    return Verdict(manifest.model, info["target"], quantized.runtime, len(golden), accuracy, float_accuracy, drop,
+                   float(np.mean(scores.argmax(axis=1) == float_scores.argmax(axis=1))),
+                   float(np.abs(float_scores - float_outputs).max()), p50, p99, float_p50, float_p99,
+                   float_p50 / p50, info["budget_pp"], drop <= info["budget_pp"])
+
+
+def verify(bundle: Path, edgetpu: bool | None = None, unpack: Path | None = None) -> Verdict:
+    """Open (checksums first), check, and if it passed and `unpack` is given, install the files there."""
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = open_bundle(bundle, Path(folder))
+        verdict = check(Path(folder), manifest, manifest.bundle["target"] == "coral" if edgetpu is None else edgetpu)
+        if verdict.passed and unpack is not None:
+            install(Path(folder), Path(unpack))
+    return verdict
+
+
+def install(folder: Path, release: Path) -> None:
+    """Copy verified files into a release folder, which appears whole or not at all."""
+    release.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=release.parent, prefix=f".{release.name}-"))
+    try:
+        for path in folder.iterdir():
+            shutil.copy2(path, staging / path.name)
+        if release.exists():  # the same bundle again: its files are identical, keep the one in place
+            shutil.rmtree(staging)
+            return
+        os.rename(staging, release)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise EdgeDigitsError(f"{release}: cannot install the bundle here ({exc.strerror})") from None

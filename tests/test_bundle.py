@@ -1,0 +1,124 @@
+"""Bundles: what they hold, what opening one refuses, and `verify` and `bench` on them."""
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from edgedigits import EdgeDigitsError
+from edgedigits.deploy import bundle as bundles
+from edgedigits.deploy.bundle import BundleOptions, make_bundle, open_bundle
+from edgedigits.manifest import MANIFEST, sha256_file
+from tests.conftest import assert_one_line_error, cli
+
+
+@pytest.fixture(scope="module")
+def pi_bundle(quick_export, mnist, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundles") / "quick-pi.tar.gz"
+    make_bundle(quick_export, mnist.test, path, BundleOptions(target="pi", golden=300))
+    return path
+
+
+def _members(path) -> dict[str, bytes]:
+    with tarfile.open(path, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def _rewrite(source, target, change) -> None:
+    """Copy a bundle, letting `change(tar, name, data)` add each member (changed, or not at all) to the copy."""
+    with tarfile.open(target, "w:gz") as tar:
+        for name, data in _members(source).items():
+            change(tar, name, data)
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes, **fields) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    for key, value in fields.items():
+        setattr(info, key, value)
+    tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+
+
+def test_bundle_holds_models_golden_vectors_and_checksums(pi_bundle, quick_export, tmp_path, mnist):
+    members = _members(pi_bundle)
+    assert set(members) == {MANIFEST, "model_int8.tflite", "model_float32.tflite", "golden.npz"}
+    manifest = json.loads(members[MANIFEST])
+    assert manifest["classes"] == [str(i) for i in range(10)] and manifest["bundle"]["target"] == "pi"
+    for artifact in manifest["artifacts"]:
+        assert artifact["sha256"] == sha256_file(quick_export / artifact["path"])
+        assert artifact["input"]["dtype"] in ("int8", "float32")
+    with np.load(io.BytesIO(members["golden.npz"])) as golden:
+        assert golden["images"].shape == (300, 28, 28) and golden["float_outputs"].shape == (300, 10)
+        index = next(i for i in range(10000) if np.array_equal(mnist.test.images[i], golden["images"][0]))
+        assert golden["labels"][0] == mnist.test.labels[index]
+    assert open_bundle(pi_bundle, tmp_path).bundle["runtime_artifact"] == "model_int8.tflite"
+
+
+@pytest.mark.parametrize("name, fields, message", [
+    ("/etc/evil", {}, "absolute path"),
+    ("../evil", {}, "plain file names only"),
+    ("sub/model.tflite", {}, "plain file names only"),
+    ("link", {"type": tarfile.SYMTYPE, "linkname": "/etc/passwd"}, "links are not allowed"),
+    ("hard", {"type": tarfile.LNKTYPE, "linkname": MANIFEST}, "links are not allowed"),
+    ("fifo", {"type": tarfile.FIFOTYPE}, "not a regular file"),
+    ("extra.bin", {}, "not listed in the manifest"),
+])
+def test_opening_refuses_members_that_could_escape(pi_bundle, tmp_path, name, fields, message):
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(bad, "w:gz") as tar:
+        for member_name, data in _members(pi_bundle).items():
+            _add(tar, member_name, data)
+        _add(tar, name, b"x" * 10, **fields)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(EdgeDigitsError, match=message):
+        open_bundle(bad, out)
+    assert not (tmp_path / "evil").exists() and not any(out.glob("evil"))
+
+
+def test_opening_refuses_oversized_missing_and_corrupt_members(pi_bundle, tmp_path, monkeypatch):
+    corrupt = tmp_path / "corrupt.tar.gz"
+    _rewrite(pi_bundle, corrupt, lambda tar, n, d: _add(tar, n, d[:-1] + bytes([d[-1] ^ 1]) if n.endswith("tflite")
+                                                         and "int8" in n else d))
+    with pytest.raises(EdgeDigitsError, match="model_int8.tflite: sha256 differs"):
+        open_bundle(corrupt, tmp_path)
+    missing = tmp_path / "missing.tar.gz"
+    _rewrite(pi_bundle, missing, lambda tar, n, d: None if n == "golden.npz" else _add(tar, n, d))
+    with pytest.raises(EdgeDigitsError, match="golden.npz is listed in the manifest but missing"):
+        open_bundle(missing, tmp_path)
+    monkeypatch.setattr(bundles, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(EdgeDigitsError, match="limit 1000"):
+        open_bundle(pi_bundle, tmp_path)
+    (tmp_path / "junk.tar.gz").write_bytes(b"not a tar file at all")
+    with pytest.raises(EdgeDigitsError, match="not a readable bundle"):
+        open_bundle(tmp_path / "junk.tar.gz", tmp_path)
+
+
+def test_verify_reports_accuracy_agreement_and_latency(pi_bundle, tmp_path):
+    done = cli("verify", pi_bundle, "--json", "--unpack", tmp_path / "release")
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["runtime"] == "litert" and verdict["golden"] == 300 and verdict["passed"]
+    assert verdict["accuracy"] > 0.9 and abs(verdict["drop_pp"]) <= 0.5 and verdict["agreement"] >= 0.99
+    assert verdict["float_max_error"] < 1e-5 and verdict["p50_us"] > 0 and verdict["speedup"] > 1.2
+    assert sorted(p.name for p in (tmp_path / "release").iterdir()) == sorted(
+        [MANIFEST, "golden.npz", "model_float32.tflite", "model_int8.tflite"])
+
+
+def test_verify_fails_beyond_the_budget_and_on_a_corrupt_bundle(quick_export, mnist, tmp_path):
+    strict = tmp_path / "strict.tar.gz"
+    make_bundle(quick_export, mnist.test, strict, BundleOptions(target="onnx", golden=300, budget_pp=-100))
+    done = cli("verify", strict, "--unpack", tmp_path / "release")
+    assert done.returncode == 1 and "FAILED" in done.stdout and "onnxruntime" in done.stdout
+    assert not (tmp_path / "release").exists()  # nothing installed from a bundle that failed
+    corrupt = tmp_path / "corrupt.tar.gz"
+    _rewrite(strict, corrupt, lambda tar, n, d: _add(tar, n, d[::-1] if n == "model_int8.onnx" else d))
+    assert_one_line_error(cli("verify", corrupt), "model_int8.onnx: sha256 differs")
+    assert_one_line_error(cli("bundle", quick_export, "--target", "coral"), "no Edge TPU model")
+
+
+def test_bench_runs_on_a_bundle(pi_bundle):
+    done = cli("bench", pi_bundle, "--rounds", "1")
+    assert done.returncode == 0, done.stderr
+    assert "300 golden vectors" in done.stdout and "| tflite | int8 |" in done.stdout

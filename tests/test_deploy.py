@@ -1,0 +1,192 @@
+"""Deploys with the project's Ansible playbooks to a real OpenSSH server on 127.0.0.1, two targets on it."""
+from __future__ import annotations
+
+import getpass
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edgedigits.deploy.bundle import BundleOptions, make_bundle
+from edgedigits.deploy.fleet import release_name
+from tests.conftest import cli
+
+SSHD = Path("/usr/sbin/sshd")
+EDGEDIGITS = str(Path(sys.executable).with_name("edgedigits"))
+
+
+@dataclass
+class Server:
+    port: int
+    key: Path
+    known_hosts: Path
+    folder: Path
+
+
+def _install_sshd() -> str:
+    """Debian's openssh-server, installed when missing and we may; the reason when we cannot."""
+    if SSHD.exists():
+        return ""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "sshd is not installed and this user cannot apt-get install openssh-server"
+    subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "openssh-server"], capture_output=True, text=True,
+                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return "" if SSHD.exists() else f"apt-get install openssh-server failed: {done.stderr.strip()[-200:]}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    reason = _install_sshd()
+    if reason:
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
+    shutil.copy(folder / "user_key.pub", folder / "authorized_keys")
+    port = _free_port()
+    (folder / "sshd_config").write_text(f"""
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {folder / 'host_key'}
+PidFile {folder / 'sshd.pid'}
+AuthorizedKeysFile {folder / 'authorized_keys'}
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+Subsystem sftp internal-sftp
+""")
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
+    process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(folder / "sshd_config")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for _ in range(50):
+        if process.poll() is not None:
+            pytest.skip(f"sshd did not start: {process.stderr.read().strip()[-300:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    host_key = (folder / "host_key.pub").read_text().split()
+    (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    yield Server(port, folder / "user_key", folder / "known_hosts", folder)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _inventory(server: Server, path: Path, targets: dict[str, Path], known_hosts: Path | None = None) -> Path:
+    lines = ["[devices]"] + [f"{name} ansible_host=127.0.0.1 edgedigits_dir={folder}" for name, folder in targets.items()]
+    lines += ["[devices:vars]", f"ansible_port={server.port}", f"ansible_user={getpass.getuser()}",
+              f"ansible_ssh_private_key_file={server.key}",
+              f"ansible_ssh_common_args='-o UserKnownHostsFile={known_hosts or server.known_hosts}'",
+              f"ansible_python_interpreter={sys.executable}", f"edgedigits_command={EDGEDIGITS}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def fleet(sshd, quick_export, mnist, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fleet")
+    bundles = {}
+    for target in ("pi", "onnx"):
+        bundles[target] = folder / f"quick-{target}.tar.gz"
+        make_bundle(quick_export, mnist.test, bundles[target], BundleOptions(target=target, golden=200))
+    targets = {"edge-a": folder / "device-a", "edge-b": folder / "device-b"}
+    return bundles, targets, _inventory(sshd, folder / "inventory.ini", targets)
+
+
+def _current(device: Path) -> str:
+    return os.readlink(device / "current")
+
+
+def test_deploy_to_two_hosts_verifies_then_switches(fleet):
+    bundles, targets, inventory = fleet
+    done = cli("deploy", bundles["pi"], "--inventory", inventory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PLAY RECAP" in done.stderr  # Ansible's own per-host recap
+    release = release_name(bundles["pi"])
+    for host, device in targets.items():
+        line = next(line for line in done.stdout.splitlines() if line.startswith(f"{host}:"))
+        assert f"current -> releases/{release}" in line and "litert: accuracy" in line and "drop" in line
+        assert _current(device) == f"releases/{release}"
+        assert (device / "current" / "model_int8.tflite").is_file()
+        assert not (device / "previous").exists()
+
+
+def test_second_deploy_then_rollback(fleet):
+    bundles, targets, inventory = fleet
+    first, second = release_name(bundles["pi"]), release_name(bundles["onnx"])
+    assert cli("deploy", bundles["pi"], "--inventory", inventory).returncode == 0
+    done = cli("deploy", bundles["onnx"], "--inventory", inventory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "onnxruntime: accuracy" in done.stdout
+    for device in targets.values():
+        assert _current(device) == f"releases/{second}" and os.readlink(device / "previous") == f"releases/{first}"
+    done = cli("deploy", "--rollback", "--inventory", inventory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for host, device in targets.items():
+        assert f"{host}: current -> releases/{first}" in done.stdout
+        assert _current(device) == f"releases/{first}" and os.readlink(device / "previous") == f"releases/{second}"
+
+
+def test_a_corrupt_bundle_is_refused_and_the_previous_version_keeps_running(fleet, tmp_path):
+    bundles, targets, inventory = fleet
+    assert cli("deploy", bundles["pi"], "--inventory", inventory).returncode == 0
+    before = {host: _current(device) for host, device in targets.items()}
+    corrupt = tmp_path / "corrupt.tar.gz"
+    with tarfile.open(bundles["onnx"], "r:gz") as source, tarfile.open(corrupt, "w:gz") as tar:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name == "model_int8.onnx":
+                data = data[:-100] + bytes(100)  # a truncated upload, say
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    done = cli("deploy", corrupt, "--inventory", inventory)
+    assert done.returncode == 1
+    for host, device in targets.items():
+        line = next(line for line in done.stdout.splitlines() if line.startswith(f"{host}:"))
+        assert "FAILED at 'Verify the bundle" in line and "sha256 differs" in line
+        assert _current(device) == before[host]
+        assert not (device / "releases" / release_name(corrupt)).exists()
+
+
+def test_an_unknown_host_key_is_refused(fleet, sshd, tmp_path):
+    bundles, _, _ = fleet
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    device = tmp_path / "device"
+    inventory = _inventory(sshd, tmp_path / "inventory.ini", {"stranger": device}, known_hosts=empty)
+    # A fresh control-socket folder: Ansible would otherwise reuse the open, already trusted connection.
+    done = cli("deploy", bundles["pi"], "--inventory", inventory, env={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path)})
+    assert done.returncode == 1
+    assert "stranger: UNREACHABLE" in done.stdout and "Host key verification failed" in done.stderr
+    assert not device.exists()
+
+
+def test_deploy_by_host_with_the_users_ssh_config(fleet, sshd, tmp_path):
+    bundles, _, _ = fleet
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host 127.0.0.1\n  Port {sshd.port}\n  IdentityFile {sshd.key}\n"
+                      f"  UserKnownHostsFile {sshd.known_hosts}\n")
+    device = tmp_path / "device"
+    done = cli("deploy", bundles["pi"], "--host", f"{getpass.getuser()}@127.0.0.1:{device}",
+               "--remote-command", EDGEDIGITS, env={"ANSIBLE_SSH_COMMON_ARGS": f"-F {config}",
+                                                    "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("127.0.0.1: current -> releases/")
+    assert _current(device) == f"releases/{release_name(bundles['pi'])}"
