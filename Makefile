@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "edgedigits needs Python >= 3.10, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=64"
-	$(BIN)/python -m pip install --quiet -e ".[host,device,deploy,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[host,device,serve,deploy,dev]"
 	@# Keras' model diagrams need Graphviz's `dot`: install it where we may, else training says so and goes on.
 	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq graphviz >/dev/null 2>&1; } || \

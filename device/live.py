@@ -44,6 +44,7 @@ class LoadedModel:
     classifier: Classifier
     classes: list[str]
     path: Path
+    precision: str  # the manifest's word for it, or the input dtype of a bare model file
 
 
 @dataclass
@@ -75,7 +76,8 @@ def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedMod
         if path.is_dir():
             raise EdgeDigitsError(f"{path}: no {MANIFEST} in this folder")
         classifier = load_classifier(path, threads, edgetpu=edgetpu)
-        return LoadedModel(classifier, [str(i) for i in range(classifier.classes)], path)
+        return LoadedModel(classifier, [str(i) for i in range(classifier.classes)], path,
+                           classifier.input_quant.dtype.name)
     manifest = Manifest.load(directory)
     if path.is_dir():
         artifact = next((manifest.find(*choice) for choice in PREFERRED if manifest.find(*choice)), None)
@@ -84,9 +86,10 @@ def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedMod
     else:
         artifact = next((a for a in manifest.artifacts if a.path == path.name), None)
         if artifact is None:
-            return LoadedModel(load_classifier(path, threads, edgetpu=edgetpu), manifest.classes, path)
+            classifier = load_classifier(path, threads, edgetpu=edgetpu)
+            return LoadedModel(classifier, manifest.classes, path, classifier.input_quant.dtype.name)
     return LoadedModel(load_artifact(directory, manifest, artifact, threads, edgetpu), manifest.classes,
-                       directory / artifact.path)
+                       directory / artifact.path, artifact.precision)
 
 
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float,
@@ -128,15 +131,36 @@ def _show(image: np.ndarray) -> bool:
         return False
 
 
-def frames(source: Source, summary: RunSummary) -> Iterator[np.ndarray]:
-    """The source's frames, timing how long each was waited for."""
-    while True:
+@dataclass
+class FrameResult:
+    index: int
+    frame: np.ndarray
+    digits: list[dict]
+    ms: dict[str, float]
+
+    def line(self) -> dict:
+        """The frame as one `--json` line."""
+        return {"frame": self.index, "digits": self.digits, "ms": {k: round(v, 2) for k, v in self.ms.items()}}
+
+
+def process(source: Source, model: LoadedModel, min_score: float, summary: RunSummary,
+            max_frames: int | None = None) -> Iterator[FrameResult]:
+    """The live pipeline, shared by `run` and `serve`: every frame of the source read, timed and counted."""
+    index = 0
+    while max_frames is None or index < max_frames:
         start = time.perf_counter()
         frame = source.read()
         if frame is None:
-            return
-        summary.ms["capture"].append((time.perf_counter() - start) * 1000)
-        yield frame
+            break
+        capture_ms = (time.perf_counter() - start) * 1000
+        digits, ms = read_digits(frame, model, min_score)
+        summary.frames += 1
+        for stage, value in (("capture", capture_ms), *ms.items()):
+            summary.ms[stage].append(value)
+        summary.dropped, summary.failure = source.dropped, source.failure
+        yield FrameResult(index, frame, digits, ms)
+        index += 1
+    summary.dropped, summary.failure = source.dropped, source.failure
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
@@ -152,23 +176,16 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
         stack.callback(source.close)
         saved = stack.enter_context(atomic_path(options.save)) if options.save else None
         try:
-            for index, frame in enumerate(frames(source, summary)):
-                if options.max_frames is not None and index >= options.max_frames:
-                    break
-                digits, ms = read_digits(frame, model, options.min_score)
-                summary.frames += 1
-                for stage, value in ms.items():
-                    summary.ms[stage].append(value)
+            for result in process(source, model, options.min_score, summary, options.max_frames):
                 if options.json:
-                    print(json.dumps({"frame": index, "digits": digits, "ms": {k: round(v, 2) for k, v in ms.items()}}),
-                          file=out, flush=True)
-                if truth is not None and index < len(truth):
-                    score_frame(digits, truth[index], summary.score)
+                    print(json.dumps(result.line()), file=out, flush=True)
+                if truth is not None and result.index < len(truth):
+                    score_frame(result.digits, truth[result.index], summary.score)
                 if show or saved:
-                    annotated = draw(frame, digits, summary.frames / (time.perf_counter() - start))
+                    annotated = draw(result.frame, result.digits, summary.frames / (time.perf_counter() - start))
                     if saved and writer is None:
                         writer = cv2.VideoWriter(str(saved), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 options.capture.fps or 10, (frame.shape[1], frame.shape[0]))
+                                                 options.capture.fps or 10, (annotated.shape[1], annotated.shape[0]))
                         stack.callback(writer.release)
                     if writer is not None:
                         writer.write(annotated)

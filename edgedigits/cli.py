@@ -177,6 +177,19 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        from edgedigits.device.serve import ServeOptions, serve
+    except ImportError:
+        raise EdgeDigitsError("serve needs aiohttp: pip install 'edgedigits[serve]'") from None
+    from edgedigits.device.sources import SourceOptions
+    capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
+                            reconnects=args.reconnects, realtime=True)
+    serve(ServeOptions(source=args.source, model=args.model, host=args.host, port=args.port, token=args.token,
+                       min_score=args.min_score, threads=args.threads, edgetpu=args.edgetpu, capture=capture))
+    return 0
+
+
 def cmd_footage(args) -> int:
     from edgedigits.footage import FootageOptions, render_video, truth_path
     options = FootageOptions(condition=args.condition, frames=args.frames, digits=tuple(args.digits), seed=args.seed)
@@ -259,26 +272,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=10)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("run", help="read digits from a camera, video, image or folder of images")
-    p.add_argument("--source", required=True, help="camera index, picamera, a GStreamer pipeline, a video file, "
-                   "an image file or a folder of images")
-    p.add_argument("--model", required=True, type=Path, help="a .tflite/.onnx file or an export folder")
+    camera_parent = argparse.ArgumentParser(add_help=False)
+    camera_parent.add_argument("--source", required=True, help="camera index, picamera, a GStreamer pipeline, a "
+                               "video file, an image file or a folder of images")
+    camera_parent.add_argument("--model", required=True, type=Path, help="a .tflite/.onnx file or an export folder")
+    camera_parent.add_argument("--min-score", type=float, default=0.9, help="report digits scored at least this; "
+                               "lower finds more faint digits and more non-digits")
+    camera_parent.add_argument("--threads", type=int, default=1)
+    camera_parent.add_argument("--edgetpu", action="store_true", help="run on a Coral Edge TPU (libedgetpu.so.1)")
+    camera_parent.add_argument("--width", type=int)
+    camera_parent.add_argument("--height", type=int)
+    camera_parent.add_argument("--fps", type=float)
+    camera_parent.add_argument("--warmup", type=int, default=10, help="camera frames skipped while exposure settles")
+    camera_parent.add_argument("--reconnects", type=int, default=5,
+                               help="reopen a camera that stops, at most this often")
+
+    p = sub.add_parser("run", parents=[camera_parent], help="read digits from a camera, video, image or folder of images")
     p.add_argument("--json", action="store_true", help="one JSON line per frame on stdout")
     p.add_argument("--headless", action="store_true", help="never open a window")
-    p.add_argument("--min-score", type=float, default=0.9,
-                   help="report digits scored at least this; lower finds more faint digits and more non-digits")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--edgetpu", action="store_true", help="run on a Coral Edge TPU (libedgetpu.so.1)")
-    p.add_argument("--width", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--fps", type=float)
-    p.add_argument("--warmup", type=int, default=10, help="camera frames skipped while exposure settles")
-    p.add_argument("--reconnects", type=int, default=5, help="reopen a camera that stops, at most this often")
     p.add_argument("--realtime", action="store_true", help="play a video file like a camera (newest frame only)")
     p.add_argument("--save", type=Path, help="write the annotated video here (.mp4)")
     p.add_argument("--truth", type=Path, help="ground truth (.truth.json) to score the result against")
     p.add_argument("--max-frames", type=int)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", parents=[camera_parent], help="a live web view and REST endpoint for a headless device")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback needs --token")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--token", help="required on every request but /healthz (or set EDGEDIGITS_TOKEN)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bundle", parents=[data_parent], help="one checked .tar.gz of a model for a device")
     p.add_argument("export", type=Path, help="a converted run folder (with manifest.json)")

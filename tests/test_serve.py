@@ -1,0 +1,215 @@
+"""`edgedigits serve` as users meet it: a real server process, real HTTP, and a real headless Chromium."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgedigits.footage import FootageOptions, render_video
+from tests.conftest import assert_one_line_error, cli
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@contextlib.contextmanager
+def server(source, model, *extra: str):
+    """`edgedigits serve` on a free loopback port, up and healthy, stopped afterwards."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "edgedigits.cli", "serve", "--source", str(source),
+                                "--model", str(model), "--port", str(port), *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited: {process.stderr.read()}")
+            with contextlib.suppress(OSError):
+                if _get(f"{base}/healthz", timeout=1)[0] == 200:
+                    break
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def long_video(mnist, tmp_path_factory):
+    path = tmp_path_factory.mktemp("serve") / "desk.mp4"
+    render_video(path, mnist.test, FootageOptions(frames=300, frames_per_scene=50, digits=(6, 10), seed=4))
+    return path
+
+
+@pytest.fixture(scope="module")
+def page_png(mnist, tmp_path_factory) -> bytes:
+    page = np.full((200, 400), 230, np.uint8)
+    for slot, index in enumerate([0, 1, 2]):  # MNIST test digits 7, 2, 1 as dark ink
+        digit = cv2.resize(mnist.test.images[index], (84, 84), interpolation=cv2.INTER_CUBIC)
+        page[50:134, 40 + slot * 120:124 + slot * 120] -= (digit.astype(np.float32) * 0.8).astype(np.uint8)
+    return cv2.imencode(".png", page)[1].tobytes()
+
+
+def _labels(body: bytes) -> list[str]:
+    return [d["label"] for d in sorted(json.loads(body)["digits"], key=lambda d: d["box"][0])]
+
+
+def _multipart(field: str, filename: str, data: bytes) -> tuple[bytes, dict]:
+    boundary = "testboundary123"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _chromium():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed and cannot be installed here")
+    return playwright
+
+
+def test_the_page_shows_the_stream_digits_and_fps_in_chromium(long_video, quick_export, tmp_path):
+    playwright = _chromium()
+    with server(long_video, quick_export, "--min-score", "0.5") as (base, _), playwright.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                "--disable-background-networking", "--disable-component-update"])
+        except Exception as exc:  # noqa: BLE001 - any launch failure means no browser here
+            pytest.skip(f"chromium did not start: {str(exc).splitlines()[0]}")
+        page = browser.new_page(viewport={"width": 1100, "height": 620})
+        page.goto(base + "/", wait_until="domcontentloaded")
+        page.wait_for_function("""() => /\\d/.test(document.getElementById('digits').textContent)
+                                  && parseFloat(document.getElementById('fps').textContent) > 0
+                                  && document.getElementById('stream').naturalWidth > 0""", timeout=20000)
+        assert page.text_content("#status") == "running"
+        assert "model_int8.tflite · int8 · litert" == page.text_content("#model")
+        assert page.text_content("#p50-total").endswith(" ms")
+        shot = tmp_path / "stream.png"
+        page.locator("#stream").screenshot(path=str(shot))
+        browser.close()
+    image = cv2.imread(str(shot))
+    assert abs(image.shape[0] - 480) <= 2 and abs(image.shape[1] - 640) <= 2  # the frame at its own size
+    assert image.std() > 20  # a picture of paper and ink, not a blank box
+    assert (np.abs(image.astype(int) - image[..., :1]).max(axis=2) > 60).mean() > 0.001  # coloured boxes drawn
+
+
+def test_predict_reads_rendered_digits_raw_and_multipart(long_video, quick_export, page_png):
+    with server(long_video, quick_export) as (base, _):
+        status, body = _get(base + "/api/predict", page_png, {"Content-Type": "image/png"})
+        assert status == 200 and _labels(body) == ["7", "2", "1"]
+        status, body = _get(base + "/api/predict", *_multipart("image", "page.png", page_png))
+        assert status == 200 and _labels(body) == ["7", "2", "1"]
+        jpeg = cv2.imencode(".jpg", cv2.imdecode(np.frombuffer(page_png, np.uint8), cv2.IMREAD_COLOR))[1].tobytes()
+        status, body = _get(base + "/api/predict", jpeg)
+        assert status == 200 and _labels(body) == ["7", "2", "1"]
+        status, body = _get(base + "/api/latest")
+        line = json.loads(body)
+        assert status == 200 and isinstance(line["frame"], int) and set(line["ms"]) == {"preprocess", "inference",
+                                                                                       "total"}
+
+
+def test_bad_requests_get_one_line_json_errors_and_serving_goes_on(long_video, quick_export, page_png):
+    with server(long_video, quick_export, "--token", "s3cret") as (base, process):
+        auth = {"Authorization": "Bearer s3cret"}
+        assert _get(base + "/healthz")[0] == 200  # no token needed
+        for path in ("/", "/api/status", "/api/latest", "/stream.mjpg"):
+            status, body = _get(base + path)
+            assert status == 401 and json.loads(body) == {"error": "missing or wrong token"}, path
+        assert _get(base + "/api/status", headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert _get(base + "/api/status?token=s3cret")[0] == 200
+        status, body = _get(base + "/api/predict", b"this is not an image", auth)
+        assert status == 400 and json.loads(body) == {"error": "the body is not a PNG or JPEG image"}
+        status, body = _get(base + "/api/predict", *_multipart("image", "x.png", b"\x89PNG broken"))
+        assert status == 401
+        status, body = _get(base + "/api/predict", os.urandom(5 << 20), auth)
+        assert status == 413 and "upload larger than" in json.loads(body)["error"]
+        status, body = _get(base + "/api/predict", page_png, auth)
+        assert status == 200 and _labels(body) == ["7", "2", "1"] and process.poll() is None
+    assert_one_line_error(cli("serve", "--source", long_video, "--model", quick_export, "--host", "0.0.0.0"),
+                          "give --token")
+
+
+def test_status_tells_a_source_that_ended_or_failed(mnist, quick_export, tmp_path):
+    short = tmp_path / "short.mp4"
+    render_video(short, mnist.test, FootageOptions(frames=5, seed=1))
+    with server(short, quick_export) as (base, _):
+        for _ in range(100):
+            state = json.loads(_get(base + "/api/status")[1])
+            if state["status"] != "running":
+                break
+            time.sleep(0.1)
+        assert state["status"] == "ended" and state["frames"] == 5
+    with server("99", quick_export) as (base, _):
+        time.sleep(0.5)
+        state = json.loads(_get(base + "/api/status")[1])
+        assert state["status"] == "failed" and "camera 99 did not open" in state["failure"]
+        assert _get(base + "/api/predict", b"x")[0] == 400  # the REST side still serves
+
+
+def _rss_kb(pid: int) -> int:
+    return int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS")).split()[1])
+
+
+def test_four_viewers_and_hundreds_of_predicts_at_once(long_video, quick_export, page_png):
+    with server(long_video, quick_export) as (base, process):
+        for _ in range(20):  # warm up: allocations of the first requests are not growth
+            _get(base + "/api/predict", page_png)
+        before = _rss_kb(process.pid)
+        frames, errors, stop = [0] * 4, [], threading.Event()
+
+        def view(slot: int) -> None:
+            with urllib.request.urlopen(base + "/stream.mjpg", timeout=10) as stream:
+                while not stop.is_set():
+                    line = stream.readline()
+                    if not line:
+                        break
+                    if line.startswith(b"--edgedigitsframe"):
+                        frames[slot] += 1
+        viewers = [threading.Thread(target=view, args=(slot,)) for slot in range(4)]
+        for viewer in viewers:
+            viewer.start()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(lambda _: _get(base + "/api/predict", page_png)[0], range(300)))
+        time.sleep(1.0)
+        viewing = json.loads(_get(base + "/api/status")[1])["viewers"]
+        stop.set()
+        for viewer in viewers:
+            viewer.join(timeout=10)
+        after = _rss_kb(process.pid)
+    assert statuses == [200] * 300 and not errors
+    assert viewing == 4 and min(frames) >= 5 and max(frames) - min(frames) <= 0.3 * max(frames), frames
+    assert after - before < 40_000, f"RSS grew from {before} kB to {after} kB"
