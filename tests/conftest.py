@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,21 @@ def quick_export(mnist, tmp_path_factory) -> Path:
     train(TrainConfig(model="conv_net", epochs=2, limit=12000, seed=1), mnist, run_dir)
     convert(run_dir, mnist)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def no_tensorflow(tmp_path_factory) -> dict:
+    """An environment in which TensorFlow, Keras and tf2onnx cannot be imported, as on a Pi."""
+    folder = tmp_path_factory.mktemp("no_tensorflow")
+    (folder / "sitecustomize.py").write_text(textwrap.dedent("""
+        import sys
+        class NoTensorFlow:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx"):
+                    raise ImportError(f"{name} is blocked: device code must not import it")
+        sys.meta_path.insert(0, NoTensorFlow())
+    """))
+    return {"PYTHONPATH": str(folder)}
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

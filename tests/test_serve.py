@@ -41,12 +41,13 @@ def _get(url: str, data: bytes | None = None, headers: dict | None = None, timeo
 
 
 @contextlib.contextmanager
-def server(source, model, *extra: str):
+def server(source, model, *extra: str, env: dict | None = None):
     """`edgedigits serve` on a free loopback port, up and healthy, stopped afterwards."""
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "edgedigits.cli", "serve", "--source", str(source),
                                 "--model", str(model), "--port", str(port), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -126,8 +127,8 @@ def test_the_page_shows_the_stream_digits_and_fps_in_chromium(long_video, quick_
     assert (np.abs(image.astype(int) - image[..., :1]).max(axis=2) > 60).mean() > 0.001  # coloured boxes drawn
 
 
-def test_predict_reads_rendered_digits_raw_and_multipart(long_video, quick_export, page_png):
-    with server(long_video, quick_export) as (base, _):
+def test_predict_reads_rendered_digits_raw_and_multipart(long_video, quick_export, page_png, no_tensorflow):
+    with server(long_video, quick_export, env=no_tensorflow) as (base, _):  # as on a Pi: no TensorFlow
         status, body = _get(base + "/api/predict", page_png, {"Content-Type": "image/png"})
         assert status == 200 and _labels(body) == ["7", "2", "1"]
         status, body = _get(base + "/api/predict", *_multipart("image", "page.png", page_png))
