@@ -18,12 +18,13 @@ from edgedigits.footage import CONDITIONS, HARD, FootageOptions, Score, render_f
 from common import save
 
 
-def evaluate(model, test, condition: str, frames: int, seed: int, min_score: float) -> tuple[Score, list[float]]:
+def evaluate(model, test, condition: str, frames: int, seed: int, min_score: float,
+             steady: bool = False) -> tuple[Score, list[float]]:
     score, totals = Score(), []
     # A new page every 2 frames: many different digits, so one odd digit does not weigh ten frames.
     options = FootageOptions(condition=condition, frames=frames, frames_per_scene=2, seed=seed)
     for frame, truth in render_frames(test, options):
-        digits, ms = read_digits(frame, model, min_score)
+        digits, ms = read_digits(frame, model, min_score, steady)
         score_frame(digits, truth, score)
         totals.append(ms["total"])
     return score, totals
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--min-score", type=float, default=RunOptions.min_score)
+    parser.add_argument("--steady", action="store_true", help="score crops by their least sure moved copy")
     parser.add_argument("--conditions", nargs="*", default=list(CONDITIONS))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -61,7 +63,7 @@ def main() -> None:
     rows = []
     for condition in args.conditions:
         start = time.perf_counter()
-        score, totals = evaluate(model, test, condition, args.frames, args.seed, args.min_score)
+        score, totals = evaluate(model, test, condition, args.frames, args.seed, args.min_score, args.steady)
         goal = 0.97 if condition == "plain" else 0.85 if condition in HARD else None
         verdict = "—" if goal is None else f"≥ {goal} {'met' if score.f1 >= goal else 'MISSED'}"
         lines.append(f"| {condition} | {score.truth} | {score.f1:.3f} | {score.recall:.1%} | {score.precision:.1%} | "

@@ -31,6 +31,7 @@ class RunOptions:
     json: bool = False
     headless: bool = False
     min_score: float = 0.9  # softmax scores of letters and scribbles mostly fall below this; digits rarely
+    steady: bool = False  # score each crop by its least sure of 6 slightly moved copies
     threads: int = 1
     edgetpu: bool = False
     truth: Path | None = None
@@ -67,6 +68,13 @@ class RunSummary:
         return out
 
 
+def _bare(path: Path, threads: int, edgetpu: bool, classes: list[str] | None = None) -> LoadedModel:
+    """A model file no manifest describes: its own quantization parameters, classes by index."""
+    classifier = load_classifier(path, threads, edgetpu=edgetpu)
+    return LoadedModel(classifier, classes or [str(i) for i in range(classifier.classes)], path,
+                       classifier.input_quant.dtype.name)
+
+
 def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedModel:
     """An artifact file, or an export folder (its preferred artifact); the manifest, when there is one,
     supplies class names and input quantization and its sha256 is checked."""
@@ -75,9 +83,7 @@ def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedMod
     if not (directory / MANIFEST).exists():
         if path.is_dir():
             raise EdgeDigitsError(f"{path}: no {MANIFEST} in this folder")
-        classifier = load_classifier(path, threads, edgetpu=edgetpu)
-        return LoadedModel(classifier, [str(i) for i in range(classifier.classes)], path,
-                           classifier.input_quant.dtype.name)
+        return _bare(path, threads, edgetpu)
     manifest = Manifest.load(directory)
     if path.is_dir():
         artifact = next((manifest.find(*choice) for choice in PREFERRED if manifest.find(*choice)), None)
@@ -86,13 +92,25 @@ def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedMod
     else:
         artifact = next((a for a in manifest.artifacts if a.path == path.name), None)
         if artifact is None:
-            classifier = load_classifier(path, threads, edgetpu=edgetpu)
-            return LoadedModel(classifier, manifest.classes, path, classifier.input_quant.dtype.name)
+            return _bare(path, threads, edgetpu, manifest.classes)
     return LoadedModel(load_artifact(directory, manifest, artifact, threads, edgetpu), manifest.classes,
                        directory / artifact.path, artifact.precision)
 
 
-def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float,
+SHIFTS = ((2, 0), (-2, 0), (0, 2), (0, -2))
+
+
+def steady_scores(model: LoadedModel, crops: np.ndarray) -> np.ndarray:
+    """Each class's lowest score over the crop, the crop shifted 2 px four ways and shrunk by a fifth: a
+    digit keeps its class when it moves a little, most letters and scribbles do not (one batched call)."""
+    moved = [cv2.warpAffine(crop, np.float32([[1, 0, dx], [0, 1, dy]]), crop.shape[::-1])
+             for dx, dy in SHIFTS for crop in crops]
+    shrunk = [cv2.resize(cv2.resize(crop, (22, 22), interpolation=cv2.INTER_AREA), crop.shape[::-1]) for crop in crops]
+    scores = model.classifier.predict(np.concatenate([crops, np.stack(moved), np.stack(shrunk)]))
+    return scores.reshape(len(SHIFTS) + 2, len(crops), -1).min(axis=0)
+
+
+def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
                 detect: DetectOptions = DetectOptions()) -> tuple[list[dict], dict[str, float]]:
     """The digits of one frame (box, label, score), all classified in one batched call, and stage times."""
     start = time.perf_counter()
@@ -100,7 +118,8 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float,
     detected = time.perf_counter()
     digits = []
     if candidates:
-        scores = model.classifier.predict(np.stack([c.crop for c in candidates]))
+        crops = np.stack([c.crop for c in candidates])
+        scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
         for candidate, row in choose_reading(candidates, scores):
             best = int(row.argmax())
             if row[best] >= min_score:
@@ -144,7 +163,7 @@ class FrameResult:
 
 
 def process(source: Source, model: LoadedModel, min_score: float, summary: RunSummary,
-            max_frames: int | None = None) -> Iterator[FrameResult]:
+            max_frames: int | None = None, steady: bool = False) -> Iterator[FrameResult]:
     """The live pipeline, shared by `run` and `serve`: every frame of the source read, timed and counted."""
     index = 0
     while max_frames is None or index < max_frames:
@@ -153,7 +172,7 @@ def process(source: Source, model: LoadedModel, min_score: float, summary: RunSu
         if frame is None:
             break
         capture_ms = (time.perf_counter() - start) * 1000
-        digits, ms = read_digits(frame, model, min_score)
+        digits, ms = read_digits(frame, model, min_score, steady)
         summary.frames += 1
         for stage, value in (("capture", capture_ms), *ms.items()):
             summary.ms[stage].append(value)
@@ -176,7 +195,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
         stack.callback(source.close)
         saved = stack.enter_context(atomic_path(options.save)) if options.save else None
         try:
-            for result in process(source, model, options.min_score, summary, options.max_frames):
+            for result in process(source, model, options.min_score, summary, options.max_frames, options.steady):
                 if options.json:
                     print(json.dumps(result.line()), file=out, flush=True)
                 if truth is not None and result.index < len(truth):

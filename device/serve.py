@@ -35,6 +35,7 @@ class ServeOptions:
     port: int = 8080
     token: str | None = None
     min_score: float = 0.9
+    steady: bool = False
     threads: int = 1
     edgetpu: bool = False
     max_upload: int = 4 << 20  # bytes of an image posted to /api/predict
@@ -82,7 +83,8 @@ class Live:
             return
         self.status = "running"
         try:
-            for result in process(source, self.model, self.options.min_score, self.summary):
+            for result in process(source, self.model, self.options.min_score, self.summary,
+                                  steady=self.options.steady):
                 now = time.perf_counter()
                 self._fps_times = [t for t in self._fps_times if now - t < 2.0] + [now]
                 ok, jpeg = cv2.imencode(".jpg", draw(result.frame, result.digits, self.fps),
@@ -199,8 +201,9 @@ async def predict(request: web.Request) -> web.Response:
     model: LoadedModel = request.app["predict_model"]
     loop = asyncio.get_running_loop()
     # One worker with its own interpreter: the live loop's interpreter is busy in its own thread.
-    digits, ms = await loop.run_in_executor(request.app["worker"], read_digits, image, model,
-                                            request.app["options"].min_score)
+    options = request.app["options"]
+    digits, ms = await loop.run_in_executor(request.app["worker"], read_digits, image, model, options.min_score,
+                                            options.steady)
     return web.json_response({"digits": digits, "ms": {k: round(v, 2) for k, v in ms.items()}})
 
 

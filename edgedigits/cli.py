@@ -166,8 +166,8 @@ def cmd_run(args) -> int:
     capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
                             reconnects=args.reconnects, realtime=args.realtime)
     options = RunOptions(source=args.source, model=args.model, json=args.json, headless=args.headless,
-                         min_score=args.min_score, threads=args.threads, edgetpu=args.edgetpu, truth=args.truth,
-                         save=args.save, max_frames=args.max_frames, capture=capture)
+                         min_score=args.min_score, steady=args.steady, threads=args.threads, edgetpu=args.edgetpu,
+                         truth=args.truth, save=args.save, max_frames=args.max_frames, capture=capture)
     summary = run(options)
     for line in summary.lines():
         print(line, file=sys.stderr if args.json else sys.stdout)
@@ -186,7 +186,8 @@ def cmd_serve(args) -> int:
     capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
                             reconnects=args.reconnects, realtime=True)
     serve(ServeOptions(source=args.source, model=args.model, host=args.host, port=args.port, token=args.token,
-                       min_score=args.min_score, threads=args.threads, edgetpu=args.edgetpu, capture=capture))
+                       min_score=args.min_score, steady=args.steady, threads=args.threads, edgetpu=args.edgetpu,
+                       capture=capture))
     return 0
 
 
@@ -278,6 +279,8 @@ def parser() -> argparse.ArgumentParser:
     camera_parent.add_argument("--model", required=True, type=Path, help="a .tflite/.onnx file or an export folder")
     camera_parent.add_argument("--min-score", type=float, default=0.9, help="report digits scored at least this; "
                                "lower finds more faint digits and more non-digits")
+    camera_parent.add_argument("--steady", action="store_true", help="keep a digit only if 6 slightly moved "
+                               "copies of it score too: rejects most letters and scribbles, 6x the inference")
     camera_parent.add_argument("--threads", type=int, default=1)
     camera_parent.add_argument("--edgetpu", action="store_true", help="run on a Coral Edge TPU (libedgetpu.so.1)")
     camera_parent.add_argument("--width", type=int)
