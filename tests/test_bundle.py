@@ -95,8 +95,8 @@ def test_opening_refuses_oversized_missing_and_corrupt_members(pi_bundle, tmp_pa
         open_bundle(tmp_path / "junk.tar.gz", tmp_path)
 
 
-def test_verify_reports_accuracy_agreement_and_latency(pi_bundle, tmp_path):
-    done = cli("verify", pi_bundle, "--json", "--unpack", tmp_path / "release")
+def test_verify_reports_accuracy_agreement_and_latency(pi_bundle, tmp_path, no_tensorflow):
+    done = cli("verify", pi_bundle, "--json", "--unpack", tmp_path / "release", env=no_tensorflow)  # as on a Pi
     assert done.returncode == 0, done.stderr
     verdict = json.loads(done.stdout)
     assert verdict["runtime"] == "litert" and verdict["golden"] == 300 and verdict["passed"]
@@ -118,7 +118,7 @@ def test_verify_fails_beyond_the_budget_and_on_a_corrupt_bundle(quick_export, mn
     assert_one_line_error(cli("bundle", quick_export, "--target", "coral"), "no Edge TPU model")
 
 
-def test_bench_runs_on_a_bundle(pi_bundle):
-    done = cli("bench", pi_bundle, "--rounds", "1")
+def test_bench_runs_on_a_bundle(pi_bundle, no_tensorflow):
+    done = cli("bench", pi_bundle, "--rounds", "1", env=no_tensorflow)
     assert done.returncode == 0, done.stderr
     assert "300 golden vectors" in done.stdout and "| tflite | int8 |" in done.stdout
