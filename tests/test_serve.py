@@ -136,8 +136,12 @@ def test_predict_reads_rendered_digits_raw_and_multipart(long_video, quick_expor
         jpeg = cv2.imencode(".jpg", cv2.imdecode(np.frombuffer(page_png, np.uint8), cv2.IMREAD_COLOR))[1].tobytes()
         status, body = _get(base + "/api/predict", jpeg)
         assert status == 200 and _labels(body) == ["7", "2", "1"]
-        status, body = _get(base + "/api/latest")
-        line = json.loads(body)
+        for _ in range(100):  # the live loop may not have finished its first frame yet
+            status, body = _get(base + "/api/latest")
+            line = json.loads(body)
+            if line["frame"] is not None:
+                break
+            time.sleep(0.1)
         assert status == 200 and isinstance(line["frame"], int) and set(line["ms"]) == {"preprocess", "inference",
                                                                                        "total"}
 
