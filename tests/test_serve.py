@@ -167,19 +167,24 @@ def test_bad_requests_get_one_line_json_errors_and_serving_goes_on(long_video, q
                           "give --token")
 
 
+def _settled(base: str) -> dict:
+    """/api/status once the live loop is no longer starting or running (10 s at most)."""
+    for _ in range(100):
+        state = json.loads(_get(base + "/api/status")[1])
+        if state["status"] not in ("starting", "running"):
+            break
+        time.sleep(0.1)
+    return state
+
+
 def test_status_tells_a_source_that_ended_or_failed(mnist, quick_export, tmp_path):
     short = tmp_path / "short.mp4"
     render_video(short, mnist.test, FootageOptions(frames=5, seed=1))
     with server(short, quick_export) as (base, _):
-        for _ in range(100):
-            state = json.loads(_get(base + "/api/status")[1])
-            if state["status"] != "running":
-                break
-            time.sleep(0.1)
+        state = _settled(base)
         assert state["status"] == "ended" and state["frames"] == 5
     with server("99", quick_export) as (base, _):
-        time.sleep(0.5)
-        state = json.loads(_get(base + "/api/status")[1])
+        state = _settled(base)
         assert state["status"] == "failed" and "camera 99 did not open" in state["failure"]
         assert _get(base + "/api/predict", b"x")[0] == 400  # the REST side still serves
 
