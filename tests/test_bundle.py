@@ -1,12 +1,14 @@
 """Bundles: what they hold, what opening one refuses, and `verify` and `bench` on them."""
 import io
 import json
+import shutil
 import tarfile
 
 import numpy as np
 import pytest
 
 from edgedigits import EdgeDigitsError
+from edgedigits.convert.export import ConvertOptions, convert
 from edgedigits.deploy import bundle as bundles
 from edgedigits.deploy.bundle import BundleOptions, make_bundle, open_bundle
 from edgedigits.manifest import MANIFEST, sha256_file
@@ -116,6 +118,19 @@ def test_verify_fails_beyond_the_budget_and_on_a_corrupt_bundle(quick_export, mn
     _rewrite(strict, corrupt, lambda tar, n, d: _add(tar, n, d[::-1] if n == "model_int8.onnx" else d))
     assert_one_line_error(cli("verify", corrupt), "model_int8.onnx: sha256 differs")
     assert_one_line_error(cli("bundle", quick_export, "--target", "coral"), "no Edge TPU model")
+
+
+def test_coral_bundle_needs_the_edge_tpu_or_says_so(quick_export, mnist, tmp_path):
+    run = shutil.copytree(quick_export, tmp_path / "run")
+    convert(run, mnist, ConvertOptions(target="edgetpu", report=False))
+    coral = tmp_path / "coral.tar.gz"
+    make_bundle(run, mnist.test, coral, BundleOptions(target="coral", golden=200))
+    assert set(_members(coral)) == {MANIFEST, "model_tpu.tflite", "model_float32.tflite", "golden.npz"}
+    assert_one_line_error(cli("verify", coral), "Edge TPU not usable")  # no Coral on this machine
+    done = cli("verify", coral, "--no-edgetpu", "--json")  # the same static uint8 model on the CPU
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["target"] == "coral" and verdict["runtime"] == "litert" and verdict["passed"]
 
 
 def test_bench_runs_on_a_bundle(pi_bundle, no_tensorflow):
