@@ -32,13 +32,12 @@ class Target:
         return cls(user if at else "", host, directory)
 
 
-def inventory_text(targets: list[Target], variables: dict[str, str]) -> str:
+def inventory_text(targets: list[Target]) -> str:
     """An INI inventory of the targets; two folders on one host become two inventory hosts."""
     lines = ["[edgedigits]"]
     for number, target in enumerate(targets):
         name = target.host if sum(t.host == target.host for t in targets) == 1 else f"{target.host}-{number}"
-        fields = {"ansible_host": target.host, "ansible_user": target.user, "edgedigits_dir": target.directory,
-                  **variables}
+        fields = {"ansible_host": target.host, "ansible_user": target.user, "edgedigits_dir": target.directory}
         lines.append(" ".join([name, *(f"{key}={json.dumps(value)}" for key, value in fields.items() if value)]))
     return "\n".join(lines) + "\n"
 
@@ -107,6 +106,6 @@ def deploy(bundle: Path | None, targets: list[Target], inventory: Path | None, r
     if inventory is not None:
         return run_playbook(playbook, inventory, extra)
     with tempfile.NamedTemporaryFile("w", suffix=".ini") as generated:
-        generated.write(inventory_text(targets, {}))
+        generated.write(inventory_text(targets))
         generated.flush()
         return run_playbook(playbook, Path(generated.name), extra)

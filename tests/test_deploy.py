@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from edgedigits.deploy.bundle import BundleOptions, make_bundle
-from edgedigits.deploy.fleet import release_name
-from tests.conftest import cli
+from edgedigits.deploy.fleet import Target, inventory_text, release_name
+from tests.conftest import assert_one_line_error, cli
 
 SSHD = Path("/usr/sbin/sshd")
 EDGEDIGITS = str(Path(sys.executable).with_name("edgedigits"))
@@ -190,3 +190,16 @@ def test_deploy_by_host_with_the_users_ssh_config(fleet, sshd, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("127.0.0.1: current -> releases/")
     assert _current(device) == f"releases/{release_name(bundles['pi'])}"
+
+
+def test_hosts_become_an_inventory_and_bad_ones_one_line_errors(tmp_path):
+    text = inventory_text([Target.parse("pi@cam:/srv/a"), Target.parse("pi@cam:/srv/b"), Target.parse("door")])
+    assert text.splitlines() == ['[edgedigits]', 'cam-0 ansible_host="cam" ansible_user="pi" edgedigits_dir="/srv/a"',
+                                 'cam-1 ansible_host="cam" ansible_user="pi" edgedigits_dir="/srv/b"',
+                                 'door ansible_host="door"']
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(b"")
+    assert_one_line_error(cli("deploy", bundle, "--host", "pi@:/x"), "expected user@host[:dir]")
+    assert_one_line_error(cli("deploy", bundle), "needs --host")
+    assert_one_line_error(cli("deploy", tmp_path / "none.tar.gz", "--host", "pi@cam"), "bundle not found")
+    assert_one_line_error(cli("deploy", bundle, "--inventory", tmp_path / "none.ini"), "inventory not found")
