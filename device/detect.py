@@ -1,6 +1,7 @@
 """Find handwritten digits in a camera frame and cut them out as MNIST-style crops."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import cv2
@@ -30,6 +31,11 @@ class Candidate:
     split: int = 1  # 1: the whole blob; n: one of its n parts
 
 
+@functools.lru_cache(maxsize=8)
+def _ellipse(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
 @dataclass(frozen=True)
 class Ink:
     strength: np.ndarray  # 0..255 per pixel, whatever the lighting and whichever the ink's polarity
@@ -50,7 +56,7 @@ def ink_map(gray: np.ndarray, kernel: int, dark: bool | None = None) -> Ink:
     gray = cv2.GaussianBlur(gray, (3, 3), 0)
     # The paper's brightness varies slowly, so a quarter-size estimate is enough and 16x cheaper.
     small = cv2.resize(gray, (gray.shape[1] // 4, gray.shape[0] // 4), interpolation=cv2.INTER_AREA)
-    structure = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel // 4 | 1, kernel // 4 | 1))
+    structure = _ellipse(kernel // 4 | 1)
     # Closing takes dark ink out of the picture, opening light ink: what is left is the paper.
     paper_light = cv2.morphologyEx(small, cv2.MORPH_CLOSE, structure) if dark is not False else None
     paper_dark = cv2.morphologyEx(small, cv2.MORPH_OPEN, structure) if dark is not True else None
@@ -147,7 +153,7 @@ def _full_size(gray: np.ndarray, ink: Ink, mask: np.ndarray, box: list[int], sca
     region = gray[y0:y1, x0:x1]
     strength = cv2.subtract(paper, region) if ink.dark else cv2.subtract(region, paper)
     blob = cv2.resize(mask[y:y + h, x:x + w], size, interpolation=cv2.INTER_NEAREST)
-    return (x0, y0, x1 - x0, y1 - y0), blob, np.where(blob > 0, strength, 0)
+    return (x0, y0, x1 - x0, y1 - y0), blob, cv2.bitwise_and(strength, strength, mask=blob)
 
 
 def _blobs(gray: np.ndarray, options: DetectOptions) -> tuple[Ink, np.ndarray, list[list[int]]]:
@@ -173,7 +179,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         if not options.min_height <= box[3] / scale <= options.max_height_ratio * gray.shape[0]:
             continue
         (x, y, w, h), blob, crop = _full_size(gray, ink, mask, box, scale)
-        if (blob > 0).mean() < options.min_ink or w / h > 3.5:
+        if cv2.countNonZero(blob) < options.min_ink * blob.size or w / h > 3.5:
             continue
         found.append(Candidate((x, y, w, h), normalize_crop(crop), group))
         if w / h > options.wide:
@@ -192,12 +198,11 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
 
 def choose_reading(candidates: list[Candidate], scores: np.ndarray) -> list[tuple[Candidate, np.ndarray]]:
     """Per blob, the reading (whole, or split into n) whose weakest digit the classifier is surest of."""
+    groups: dict[int, dict[int, list[int]]] = {}
+    for i, c in enumerate(candidates):
+        groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
     chosen = []
-    for group in dict.fromkeys(c.group for c in candidates):
-        options: dict[int, list[int]] = {}
-        for i, c in enumerate(candidates):
-            if c.group == group:
-                options.setdefault(c.split, []).append(i)
+    for options in groups.values():
         confidence = {split: min(scores[i].max() for i in members) for split, members in options.items()
                       if len(members) == split}
         best = max(confidence, key=lambda split: (confidence[split], -split))
