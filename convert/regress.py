@@ -28,15 +28,25 @@ class Finding:
         return direction * (self.now - self.baseline) > self.tolerance + 1e-12
 
 
-def export_figures(export_dir: Path) -> dict[str, dict[str, float]]:
-    """Per quantized artifact: drop against float, agreement with float, size ratio — from quantization.json."""
-    path = Path(export_dir) / "quantization.json"
+def _read_json(path: Path, missing: str) -> dict:
+    """A JSON file, or one line saying it is `missing` or not JSON."""
     try:
-        report = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
-        raise EdgeDigitsError(f"{path}: not found (convert writes it; was --no-report used?)") from None
+        raise EdgeDigitsError(f"{path}: {missing}") from None
     except ValueError as exc:
         raise EdgeDigitsError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _tolerances(given: dict[str, float] | None, baseline: dict) -> dict[str, float]:
+    """Per metric: the one given on the command line, else the baseline's, else the default."""
+    kept = baseline.get("tolerance", {})
+    return {m: (given or {}).get(m, kept.get(m, default)) for m, (_, default) in METRICS.items()}
+
+
+def export_figures(export_dir: Path) -> dict[str, dict[str, float]]:
+    """Per quantized artifact: drop against float, agreement with float, size ratio — from quantization.json."""
+    report = _read_json(Path(export_dir) / "quantization.json", "not found (convert writes it; was --no-report used?)")
     return {a["path"]: {m: a[m] for m in METRICS} for a in report["artifacts"] if a["precision"] != "float32"}
 
 
@@ -46,18 +56,12 @@ def regress(export_dir: Path, baseline_path: Path, tolerance: dict[str, float] |
     figures = export_figures(export_dir)
     baseline_path = Path(baseline_path)
     if update:
-        kept = json.loads(baseline_path.read_text()).get("tolerance", {}) if baseline_path.exists() else {}
-        tolerances = {m: (tolerance or {}).get(m, kept.get(m, default)) for m, (_, default) in METRICS.items()}
-        write_atomic(baseline_path, json.dumps({"tolerance": tolerances, "artifacts": figures}, indent=2) + "\n")
+        kept = _read_json(baseline_path, "") if baseline_path.exists() else {}
+        write_atomic(baseline_path, json.dumps({"tolerance": _tolerances(tolerance, kept), "artifacts": figures},
+                                               indent=2) + "\n")
         return []
-    try:
-        baseline = json.loads(baseline_path.read_text())
-    except FileNotFoundError:
-        raise EdgeDigitsError(f"{baseline_path}: no baseline (create one with --update)") from None
-    except ValueError as exc:
-        raise EdgeDigitsError(f"{baseline_path}: not valid JSON ({exc})") from None
-    tolerances = {m: (tolerance or {}).get(m, baseline.get("tolerance", {}).get(m, default))
-                  for m, (_, default) in METRICS.items()}
+    baseline = _read_json(baseline_path, "no baseline (create one with --update)")
+    tolerances = _tolerances(tolerance, baseline)
     return [Finding(artifact, metric, expected[metric], figures.get(artifact, {}).get(metric), tolerances[metric])
             for artifact, expected in baseline["artifacts"].items() for metric in METRICS]
 
