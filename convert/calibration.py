@@ -8,14 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedigits import EdgeDigitsError
+from edgedigits import IMAGE_SUFFIXES, EdgeDigitsError
 from edgedigits.data import Split
 from edgedigits.device.detect import digit_crop
 from edgedigits.manifest import sha256_file, write_atomic
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "calibration_data"
 MIN_IMAGES = 50
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def load_calibration(directory: Path = DEFAULT_DIR, min_images: int = MIN_IMAGES) -> np.ndarray:
@@ -56,7 +55,7 @@ def build_from_images(source: Path, directory: Path) -> tuple[int, list[Path]]:
         raise EdgeDigitsError(f"{source}: folder of images not found")
     files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise EdgeDigitsError(f"{source}: no images (.png, .jpg, .bmp) in this folder")
+        raise EdgeDigitsError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     images, empty = [], []
     for number, path in enumerate(files):
         picture = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

@@ -10,9 +10,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from edgedigits import EdgeDigitsError
+from edgedigits import IMAGE_SUFFIXES, EdgeDigitsError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)

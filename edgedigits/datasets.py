@@ -7,10 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedigits import EdgeDigitsError
+from edgedigits import IMAGE_SUFFIXES, EdgeDigitsError
 from edgedigits.data import CLASSES, IDX_SHA256, Dataset, Split, load_idx_dir, load_mnist
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 TEST_SHARE = 1 / 7  # MNIST's own 10,000 of 70,000, for image folders without a test/ folder
 
 
