@@ -17,7 +17,7 @@ import pytest
 
 from edgedigits.deploy.bundle import BundleOptions, make_bundle
 from edgedigits.deploy.fleet import Target, inventory_text, release_name
-from tests.conftest import assert_one_line_error, cli
+from tests.conftest import assert_one_line_error, cli, free_port
 
 SSHD = Path("/usr/sbin/sshd")
 EDGEDIGITS = str(Path(sys.executable).with_name("edgedigits"))
@@ -43,12 +43,6 @@ def _install_sshd() -> str:
     return "" if SSHD.exists() else f"apt-get install openssh-server failed: {done.stderr.strip()[-200:]}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     reason = _install_sshd()
@@ -58,7 +52,7 @@ def sshd(tmp_path_factory):
     for name in ("host_key", "user_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
     shutil.copy(folder / "user_key.pub", folder / "authorized_keys")
-    port = _free_port()
+    port = free_port()
     (folder / "sshd_config").write_text(f"""
 Port {port}
 ListenAddress 127.0.0.1

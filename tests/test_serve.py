@@ -5,7 +5,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,15 +19,9 @@ import numpy as np
 import pytest
 
 from edgedigits.footage import FootageOptions, render_video
-from tests.conftest import assert_one_line_error, cli
+from tests.conftest import assert_one_line_error, cli, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, data: bytes | None = None, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
@@ -43,7 +36,7 @@ def _get(url: str, data: bytes | None = None, headers: dict | None = None, timeo
 @contextlib.contextmanager
 def server(source, model, *extra: str, env: dict | None = None):
     """`edgedigits serve` on a free loopback port, up and healthy, stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "edgedigits.cli", "serve", "--source", str(source),
                                 "--model", str(model), "--port", str(port), *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
