@@ -59,7 +59,8 @@ class Live:
         self.summary = RunSummary()
         self.latest: FrameResult | None = None
         self.jpeg = b""
-        self.sequence = 0
+        self.sequence = 0  # pictures encoded so far
+        self._pictured = -1  # index of the frame the latest picture shows
         self.status = "starting"
         self.failure = ""
         self.viewers = 0
@@ -87,15 +88,22 @@ class Live:
                                   steady=self.options.steady):
                 now = time.perf_counter()
                 self._fps_times = [t for t in self._fps_times if now - t < 2.0] + [now]
-                ok, jpeg = cv2.imencode(".jpg", draw(result.frame, result.digits, self.fps),
-                                        [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
-                self.latest, self.jpeg, self.sequence = result, jpeg.tobytes(), self.sequence + 1
+                self.latest = result
+                if self.viewers:  # with nobody watching, no picture is drawn or encoded
+                    self._picture(result)
                 self._notify()
                 if self._stop.is_set():
                     break
         finally:
             source.close()
+        if self.latest is not None and self._pictured != self.latest.index:
+            self._picture(self.latest)  # the last frame stays viewable after the source ends
         self._end("failed" if self.summary.failure else "ended", self.summary.failure)
+
+    def _picture(self, result: FrameResult) -> None:
+        ok, jpeg = cv2.imencode(".jpg", draw(result.frame, result.digits, self.fps),
+                                [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
+        self.jpeg, self.sequence, self._pictured = jpeg.tobytes(), self.sequence + 1, result.index
 
     def _end(self, status: str, failure: str) -> None:
         self.status, self.failure = status, failure
@@ -163,7 +171,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         while True:
             async with live.fresh:
                 await live.fresh.wait_for(lambda: live.sequence > sent or live.status in ("ended", "failed"))
-            if live.sequence == sent:  # the source is over and its last frame was sent
+            if live.sequence == sent:  # the source is over and its last picture was sent
                 break
             sent, jpeg = live.sequence, live.jpeg
             await response.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
