@@ -16,7 +16,7 @@ from edgedigits.convert.onnx import OnnxQuant, to_onnx_float, to_onnx_int8
 from edgedigits.convert.report import write_quantization_report
 from edgedigits.convert.tflite import to_tflite
 from edgedigits.data import CLASSES, Dataset, Split
-from edgedigits.device.bench import latency_us
+from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
 from edgedigits.quiet import silenced
@@ -82,16 +82,13 @@ def pick_fastest_onnx(float_onnx: bytes, calibration: np.ndarray, check: Split, 
         float_path = Path(tmp) / "float.onnx"
         float_path.write_bytes(float_onnx)
         float_accuracy = artifact_accuracy(float_path, check)
-        built, timings = {}, {}
+        built = {}
         for recipe in candidates:
             model_bytes, spec = to_onnx_int8(float_onnx, calibration, recipe)
             path = Path(tmp) / f"{recipe.name}.onnx"
             path.write_bytes(model_bytes)
             built[recipe] = (model_bytes, spec, artifact_accuracy(path, check), load_classifier(path))
-        single = {r: c.prepare(check.images[:1]) for r, (_, _, _, c) in built.items()}
-        for _ in range(5):  # interleaved rounds, so a busy moment touches every candidate alike
-            for recipe, (_, _, _, classifier) in built.items():
-                timings.setdefault(recipe, []).extend(latency_us(classifier, single[recipe], 100))
+        timings = interleaved_latency_us({r: c for r, (_, _, _, c) in built.items()}, check.images[:1], 5, 100)
     best, notes = None, []
     for recipe, (_, _, accuracy, _) in built.items():
         p50 = float(np.median(timings[recipe]))

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.deploy.bundle import golden_split, open_bundle
-from edgedigits.device.bench import latency_us
+from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import Manifest
 
@@ -54,13 +54,7 @@ def check(directory: Path, manifest: Manifest, edgetpu: bool, rounds: int = 5, r
     reference = load_artifact(directory, manifest, artifacts[info["reference_artifact"]], 1)
     golden, float_outputs = golden_split(directory, manifest)
     scores, float_scores = predict_all(quantized, golden.images), predict_all(reference, golden.images)
-    times: dict[str, list[float]] = {"quantized": [], "float": []}
-    single = {"quantized": quantized.prepare(golden.images[:1]), "float": reference.prepare(golden.images[:1])}
-    for name, classifier in (("quantized", quantized), ("float", reference)):
-        classifier.run(single[name])  # the first call allocates
-    for _ in range(rounds):  # interleaved, so a busy moment touches both alike
-        times["quantized"] += latency_us(quantized, single["quantized"], repeats)
-        times["float"] += latency_us(reference, single["float"], repeats)
+    times = interleaved_latency_us({"quantized": quantized, "float": reference}, golden.images[:1], rounds, repeats)
     accuracy = float(np.mean(scores.argmax(axis=1) == golden.labels))
     float_accuracy = float(np.mean(float_scores.argmax(axis=1) == golden.labels))
     drop = (float_accuracy - accuracy) * 100

@@ -43,12 +43,25 @@ def latency_us(classifier: Classifier, batch: np.ndarray, repeats: int) -> list[
     return times
 
 
+def interleaved_latency_us(classifiers: dict, image: np.ndarray, rounds: int, repeats: int) -> dict:
+    """Single-image call times (µs) of each classifier, in rounds that interleave them so a busy moment on the
+    machine touches all of them alike; the first, allocating call is kept out."""
+    inputs = {key: classifier.prepare(image) for key, classifier in classifiers.items()}
+    for key, classifier in classifiers.items():
+        classifier.run(inputs[key])
+    timings: dict = {key: [] for key in classifiers}
+    for _ in range(rounds):
+        for key, classifier in classifiers.items():
+            timings[key] += latency_us(classifier, inputs[key], repeats)
+    return timings
+
+
 def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, repeats: int = 200) -> list[BenchRow]:
     """One row per runtime artifact; a failing artifact becomes a row with its status, not an abort."""
     export_dir = Path(export_dir)
     manifest = Manifest.load(export_dir)
     rows: list[BenchRow] = []
-    loaded: dict[int, tuple[Classifier, np.ndarray]] = {}
+    loaded: dict[int, Classifier] = {}
     predictions: dict[int, np.ndarray] = {}
     for artifact in (a for a in manifest.artifacts if a.format in RUNTIME_FORMATS):
         row = BenchRow(artifact.format, artifact.precision, artifact.path, round(artifact.bytes / 1024, 1))
@@ -61,15 +74,9 @@ def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, rep
             continue
         row.runtime = classifier.runtime
         row.accuracy = float(np.mean(predictions[id(row)] == test.labels))
-        single = classifier.prepare(test.images[:1])
-        classifier.run(single)  # first call allocates; keep it out of the timings
-        loaded[id(row)] = (classifier, single)
+        loaded[id(row)] = classifier
 
-    # Rounds interleave the artifacts so a busy moment on the machine touches all of them alike.
-    timings: dict[int, list[float]] = {key: [] for key in loaded}
-    for _ in range(rounds):
-        for key, (classifier, single) in loaded.items():
-            timings[key] += latency_us(classifier, single, repeats)
+    timings = interleaved_latency_us(loaded, test.images[:1], rounds, repeats)
     for row in rows:
         if id(row) in timings:
             row.p50_us = float(np.percentile(timings[id(row)], 50))
