@@ -1,6 +1,8 @@
 """MNIST-style crop normalization, shared by the live pipeline and calibration."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import cv2
 import numpy as np
 
@@ -9,25 +11,38 @@ MNIST_BOX = 20  # NIST digits were fit into 20x20, then centred by mass in 28x28
 MNIST_CENTRE = 14.0  # mean centre of mass of the MNIST train images, in pixel indices
 
 
+def normalize_crops(inks: Sequence[np.ndarray]) -> np.ndarray:
+    """White-on-black uint8 ink images of any size as (N, 28, 28) uint8 MNIST digits: each fit into 20x20
+    keeping its aspect, anti-aliased, centred by its centre of mass, full contrast."""
+    digits = np.zeros((len(inks), MNIST_SIZE, MNIST_SIZE), np.float32)
+    for digit, ink in zip(digits, inks):
+        x, y, width, height = cv2.boundingRect(ink)  # of the nonzero pixels
+        if width == 0:
+            continue
+        scale = MNIST_BOX / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # INTER_AREA averages when shrinking (anti-aliasing); it degrades to bilinear-like when growing.
+        fitted = cv2.resize(ink[y:y + height, x:x + width].astype(np.float32), size,
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        moments = cv2.moments(fitted)
+        if moments["m00"] > 0:
+            # Whole-pixel shifts, as MNIST was made: a sub-pixel shift would blur the strokes.
+            _paste(digit, fitted, round(MNIST_CENTRE - moments["m10"] / moments["m00"]),
+                   round(MNIST_CENTRE - moments["m01"] / moments["m00"]))
+    peak = digits.max(axis=(1, 2), initial=0.0)
+    gain = np.divide(255.0, peak, out=np.zeros_like(peak), where=peak > 0)
+    # Interpolation of non-negative ink stays non-negative, so the brightest pixel bounds the range.
+    return (digits * gain[:, None, None]).astype(np.uint8)
+
+
 def normalize_crop(ink: np.ndarray) -> np.ndarray:
-    """A white-on-black ink image of any size as a 28x28 MNIST digit: aspect-preserving fit into
-    20x20, anti-aliased, centred by its centre of mass, full contrast."""
-    ink = np.asarray(ink, np.float32)
-    x, y, width, height = cv2.boundingRect((ink > 0).astype(np.uint8))
-    if width == 0:
-        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    ink = ink[y:y + height, x:x + width]
-    scale = MNIST_BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # INTER_AREA averages when shrinking (anti-aliasing); it degrades to bilinear-like when growing.
-    digit = cv2.resize(ink, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    moments = cv2.moments(digit)
-    if moments["m00"] <= 0:
-        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    # Whole-pixel shifts, as MNIST was made: a sub-pixel shift would blur the strokes.
-    dx = round(MNIST_CENTRE - moments["m10"] / moments["m00"])
-    dy = round(MNIST_CENTRE - moments["m01"] / moments["m00"])
-    placed = cv2.warpAffine(digit, np.float32([[1, 0, dx], [0, 1, dy]]), (MNIST_SIZE, MNIST_SIZE),
-                            flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    peak = placed.max()
-    return np.zeros_like(placed, np.uint8) if peak <= 0 else np.clip(placed * (255.0 / peak), 0, 255).astype(np.uint8)
+    """One white-on-black uint8 ink image as a 28x28 MNIST digit (see normalize_crops)."""
+    return normalize_crops([ink])[0]
+
+
+def _paste(canvas: np.ndarray, image: np.ndarray, left: int, top: int) -> None:
+    """Copy image into canvas with its top-left corner at (left, top); what falls outside is cut off."""
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + image.shape[1], canvas.shape[1]), min(top + image.shape[0], canvas.shape[0])
+    if x1 > x0 and y1 > y0:
+        canvas[y0:y1, x0:x1] = image[y0 - top:y1 - top, x0 - left:x1 - left]
