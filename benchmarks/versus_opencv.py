@@ -1,9 +1,10 @@
 """edgedigits' live pipeline against OpenCV's own sample digits_video.py, on the same rendered 640x480 footage,
-single thread: F1 and milliseconds per frame (finding + classifying digits; decoding not counted) for each.
+single thread: F1 and milliseconds per frame (finding + classifying digits; decoding not counted) for each,
+the median over frames of each frame's fastest of several passes taken in turns.
 
 Needs Debian's python3-opencv (cv2.ml) and opencv-doc (the sample, its digits.png):
     apt-get install python3-opencv opencv-doc
-Usage: python benchmarks/versus_opencv.py MODEL [--frames 30] [--out artifacts/bench_versus]
+Usage: python benchmarks/versus_opencv.py MODEL [--frames 30] [--passes 5] [--out artifacts/bench_versus]
 """
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ SAMPLES = Path("/usr/share/doc/opencv-doc/examples/python")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-def sample_lines(video: Path) -> list[dict]:
+def sample_pass(video: Path) -> list[dict]:
     done = subprocess.run([SYSTEM_PYTHON, str(Path(__file__).with_name("opencv_sample.py")), str(SAMPLES), str(video)],
                           capture_output=True, text=True, check=True)
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def our_lines(video: Path, model) -> list[dict]:
+def our_pass(video: Path, model) -> list[dict]:
     capture, lines = cv2.VideoCapture(str(video)), []
     while True:
         ok, frame = capture.read()
@@ -43,17 +44,21 @@ def our_lines(video: Path, model) -> list[dict]:
         lines.append({"digits": digits, "ms": ms["total"]})
 
 
-def scored(lines: list[dict], truth) -> tuple[Score, float]:
+def scored(passes: list[list[dict]], truth) -> tuple[Score, float]:
+    """F1 of the first pass; the median over frames of each frame's fastest pass (a frame's own cost, with the
+    moments another process had the core left out)."""
     score = Score()
-    for line, frame_truth in zip(lines, truth):
+    for line, frame_truth in zip(passes[0], truth):
         score_frame(line["digits"], frame_truth, score)
-    return score, float(np.median([line["ms"] for line in lines]))
+    fastest = np.min([[line["ms"] for line in lines] for lines in passes], axis=0)
+    return score, float(np.median(fastest))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--passes", type=int, default=5, help="passes over each video, the sample's and ours in turn")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not (SAMPLES / "digits_video.py").exists():
@@ -68,7 +73,11 @@ def main() -> None:
             video = Path(folder) / f"{condition}.mp4"
             render_video(video, test, FootageOptions(condition=condition, frames=args.frames, seed=11))
             truth = load_truth(truth_path(video))
-            (theirs, their_ms), (ours, our_ms) = scored(sample_lines(video), truth), scored(our_lines(video, model), truth)
+            theirs, ours = [], []
+            for _ in range(args.passes):  # taking turns, so that a busy spell on the machine hits both alike
+                theirs.append(sample_pass(video))
+                ours.append(our_pass(video, model))
+            (theirs, their_ms), (ours, our_ms) = scored(theirs, truth), scored(ours, truth)
             rows.append({"condition": condition, "digits": ours.truth, "sample_f1": theirs.f1, "ours_f1": ours.f1,
                          "sample_ms": their_ms, "ours_ms": our_ms})
             lines.append(f"| {condition} | {ours.truth} | {theirs.f1:.3f} | {ours.f1:.3f} | {their_ms:.2f} | "

@@ -23,7 +23,7 @@ class DetectOptions:
     dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     crop: np.ndarray  # 28x28 uint8, white digit on black
@@ -103,21 +103,22 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
     length = max(15, int(max(ink.shape) * options.line_length))
     # Long runs are searched for at quarter size (any ink in a 4x4 block), 60x cheaper; only where one
     # shows up is the full-size mask looked at.
-    small = _quarter(mask)
-    lines = np.zeros_like(mask)
-    # (kernel shape, the stats column of the run's length, the axis across which a row's or column's ink adds up)
-    for shape, along, axis in (((1, length), 2, 1), ((length, 1), 3, 0)):
-        if np.count_nonzero(small, axis=axis).max(initial=0) < length // 4:
+    _, small = cv2.threshold(_quarter(mask), 0, 1, cv2.THRESH_BINARY)
+    lines = None
+    # (kernel shape, the stats column of the run's length, the dimension cv2.reduce adds a row or column up over)
+    for shape, along, dimension in (((1, length), 2, 1), ((length, 1), 3, 0)):
+        if cv2.reduce(small, dimension, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() < length // 4:
             continue  # no row (column) holds that much ink, so no run that long
         kernel = np.ones(shape, np.uint8)
         runs = cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((max(1, shape[0] // 4), max(1, shape[1] // 4)), np.uint8))
         if not cv2.countNonZero(runs):
             continue
+        lines = np.zeros_like(mask) if lines is None else lines
         count, _, stats, _ = cv2.connectedComponentsWithStats(runs)
         for x, y, w, h, _ in stats[1:]:
             x0, y0, x1, y1 = max(0, 4 * x - 4), max(0, 4 * y - 4), 4 * (x + w) + 4, 4 * (y + h) + 4
             lines[y0:y1, x0:x1] |= _straight_lines(mask[y0:y1, x0:x1], kernel, along, options.line_thickness * scale)
-    if not lines.any():
+    if lines is None or not lines.any():
         return mask
     mask = cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
     # Close the gaps a removed line (1-2 px, dilated by 2) leaves in a stroke that crossed it.
@@ -160,7 +161,7 @@ def _cuts(mask: np.ndarray, parts: int) -> list[int]:
     return cuts
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Blob:
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     mask: np.ndarray  # the blob's mask and ink (white on black), at `scale` of the frame's size
@@ -178,7 +179,8 @@ def _cut(gray: np.ndarray, ink: Ink, mask: np.ndarray, box: list[int], scale: fl
     x0, y0 = int(x / scale), int(y / scale)
     x1, y1 = min(gray.shape[1], int((x + w) / scale)), min(gray.shape[0], int((y + h) / scale))
     size = (x1 - x0, y1 - y0)
-    paper = cv2.resize(ink.paper[y:y + h, x:x + w], size, interpolation=cv2.INTER_LINEAR)
+    # The paper's light hardly changes across a digit this small: its value at the centre serves for all of it.
+    paper = float(ink.paper[y + h // 2, x + w // 2])
     region = gray[y0:y1, x0:x1]
     strength = cv2.subtract(paper, region) if ink.dark else cv2.subtract(region, paper)
     blob = cv2.resize(mask[y:y + h, x:x + w], size, interpolation=cv2.INTER_NEAREST)
@@ -231,8 +233,9 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     return [Candidate(box, crop, group, split) for (box, _, group, split), crop in zip(found, crops)]
 
 
-def choose_reading(candidates: list[Candidate], scores: np.ndarray) -> list[tuple[Candidate, np.ndarray]]:
-    """Per blob, the reading (whole, or split into n) whose weakest digit the classifier is surest of."""
+def choose_reading(candidates: list[Candidate], scores: np.ndarray) -> list[int]:
+    """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
+    weakest digit the classifier is surest of."""
     groups: dict[int, dict[int, list[int]]] = {}
     for i, c in enumerate(candidates):
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
@@ -242,8 +245,9 @@ def choose_reading(candidates: list[Candidate], scores: np.ndarray) -> list[tupl
         confidence = {split: min(surest[i] for i in members) for split, members in options.items()
                       if len(members) == split}
         best = max(confidence, key=lambda split: (confidence[split], -split))
-        chosen += [(candidates[i], scores[i]) for i in options[best]]
-    return sorted(chosen, key=lambda pair: (pair[0].box[1] // max(1, pair[0].box[3]), pair[0].box[0]))
+        chosen += options[best]
+    boxes = [candidates[i].box for i in chosen]
+    return [i for _, i in sorted(zip(((y // max(1, h), x) for x, y, _, h in boxes), chosen))]
 
 
 def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:

@@ -120,10 +120,11 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
     if candidates:
         crops = np.stack([c.crop for c in candidates])
         scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
-        for candidate, row in choose_reading(candidates, scores):
-            best = int(row.argmax())
-            if row[best] >= min_score:
-                digits.append({"box": list(candidate.box), "label": model.classes[best], "score": round(float(row[best]), 4)})
+        labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
+        for i in choose_reading(candidates, scores):
+            if surest[i] >= min_score:
+                digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],
+                               "score": round(surest[i], 4)})
     done = time.perf_counter()
     return digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
                     "total": (done - start) * 1000}

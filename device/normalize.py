@@ -29,9 +29,9 @@ def normalize_crops(inks: Sequence[np.ndarray]) -> np.ndarray:
             # Whole-pixel shifts, as MNIST was made: a sub-pixel shift would blur the strokes.
             _paste(digit, fitted, round(MNIST_CENTRE - moments["m10"] / moments["m00"]),
                    round(MNIST_CENTRE - moments["m01"] / moments["m00"]))
-    peak = digits.max(axis=(1, 2), initial=0.0)
-    gain = np.divide(255.0, peak, out=np.zeros_like(peak), where=peak > 0)
-    # Interpolation of non-negative ink stays non-negative, so the brightest pixel bounds the range.
+    # Interpolation of non-negative ink stays non-negative, so the brightest pixel bounds the range; a blank
+    # digit stays blank whatever its gain.
+    gain = np.float32(255.0) / np.maximum(digits.max(axis=(1, 2), initial=0.0), np.float32(1e-6))
     return (digits * gain[:, None, None]).astype(np.uint8)
 
 
