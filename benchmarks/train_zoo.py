@@ -31,6 +31,7 @@ HEADLINE = (
     (TrainConfig(model="mlp_two_layers", epochs=30, augment=True, lr=1e-3), 0.9868, 0.987),
     (TrainConfig(model="mlp_one_layer", epochs=30, augment=True, lr=1e-3), 0.9831, None),
     (TrainConfig(model="edge_cnn", epochs=13, augment=True), None, 0.995),
+    (TrainConfig(model="live_cnn", epochs=12, augment=True), None, None),
 )
 BUDGET_SECONDS = 600
 

@@ -151,7 +151,7 @@ def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
 
 def _cuts(mask: np.ndarray, parts: int) -> list[int]:
     """Columns to split a blob into `parts` digits: the thinnest ink near each expected boundary."""
-    profile = (mask > 0).sum(axis=0).astype(np.float32)
+    profile = cv2.reduce(mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()  # ink per column, x255
     width = len(profile)
     cuts = []
     for k in range(1, parts):
@@ -223,12 +223,11 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
                 edges = [0, *_cuts(blob.mask, parts), width]
                 for left, right in zip(edges, edges[1:]):
                     piece = blob.ink[:, left:right]
-                    rows = np.nonzero(piece.max(axis=1))[0]
-                    if right - left < 2 or len(rows) == 0:
+                    _, top, _, height = cv2.boundingRect(piece)  # the rows the piece's ink spans
+                    if right - left < 2 or height == 0:
                         continue
-                    top, bottom = int(rows.min()), int(rows.max()) + 1
-                    piece_box = tuple(round(v / blob.scale) for v in (left, top, right - left, bottom - top))
-                    found.append(((x + piece_box[0], y + piece_box[1], *piece_box[2:]), piece[top:bottom], group, parts))
+                    piece_box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
+                    found.append(((x + piece_box[0], y + piece_box[1], *piece_box[2:]), piece[top:top + height], group, parts))
     crops = normalize_crops([ink for _, ink, _, _ in found])
     return [Candidate(box, crop, group, split) for (box, _, group, split), crop in zip(found, crops)]
 

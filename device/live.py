@@ -118,7 +118,7 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
     detected = time.perf_counter()
     digits = []
     if candidates:
-        crops = np.stack([c.crop for c in candidates])
+        crops = np.array([c.crop for c in candidates])
         scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         for i in choose_reading(candidates, scores):

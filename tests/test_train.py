@@ -20,6 +20,7 @@ PARAMS = {
     "mlp_512_256_dropout": 535_818,
     "conv_net": 93_322, "conv_net_l1": 93_322, "conv_net_l2": 93_322, "conv_net_dropout": 93_322,
     "conv_net_batch_norm": 93_802,  # conv biases give way to batch-norm scale, offset and statistics
+    "live_cnn": 56_714,
 }
 EDGE_TPU_LAYERS = {"Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
                    "ReLU", "BatchNormalization", "Dense", "Flatten", "Reshape", "Dropout"}
