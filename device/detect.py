@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -237,13 +238,12 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     return [Candidate(box, crop, group, split) for (box, _, group, split), crop in zip(found, crops)]
 
 
-def choose_reading(candidates: list[Candidate], scores: np.ndarray) -> list[int]:
+def choose_reading(candidates: list[Candidate], surest: Sequence[float]) -> list[int]:
     """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
-    weakest digit the classifier is surest of."""
+    weakest digit the classifier is surest of (`surest`: each candidate's top score)."""
     groups: dict[int, dict[int, list[int]]] = {}
     for i, c in enumerate(candidates):
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
-    surest = scores.max(axis=1).tolist()
     chosen = []
     for options in groups.values():
         confidence = {split: min(surest[i] for i in members) for split, members in options.items()

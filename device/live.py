@@ -121,7 +121,7 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         crops = np.array([c.crop for c in candidates])
         scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
-        for i in choose_reading(candidates, scores):
+        for i in choose_reading(candidates, surest):
             if surest[i] >= min_score:
                 digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],
                                "score": round(surest[i], 4)})

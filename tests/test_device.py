@@ -88,7 +88,7 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     candidates = [Candidate((0, 0, 40, 20), blank, 0, 1), Candidate((0, 0, 20, 20), blank, 0, 2),
                   Candidate((20, 0, 20, 20), blank, 0, 2), Candidate((50, 0, 20, 20), blank, 1, 1)]
     scores = np.eye(10, dtype=np.float32)[[4, 1, 0, 3]] * np.float32([[0.6], [0.95], [0.9], [0.99]])
-    chosen = choose_reading(candidates, scores)
+    chosen = choose_reading(candidates, scores.max(axis=1).tolist())
     assert [(candidates[i].box, int(scores[i].argmax())) for i in chosen] == [((0, 0, 20, 20), 1), ((20, 0, 20, 20), 0),
                                                                              ((50, 0, 20, 20), 3)]
 
