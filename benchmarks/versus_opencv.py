@@ -20,6 +20,7 @@ import numpy as np
 
 from edgedigits.data import load_mnist
 from edgedigits.device.live import RunOptions, load_model, read_digits
+from edgedigits.device.sources import SourceOptions, open_source
 from edgedigits.footage import HARD, FootageOptions, Score, load_truth, render_video, score_frame, truth_path
 
 from common import save
@@ -45,12 +46,11 @@ def our_pass(frames: list[np.ndarray], model) -> list[dict]:
 def decoded(video: Path) -> list[np.ndarray]:
     """All frames of a video, decoded before any timing starts (as the sample's runner does too), so that
     the decoder's threads never share the core with the timed work."""
-    capture, frames = cv2.VideoCapture(str(video)), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return frames
+    source, frames = open_source(str(video), SourceOptions()), []
+    while (frame := source.read()) is not None:
         frames.append(frame)
+    source.close()
+    return frames
 
 
 def scored(passes: list[list[dict]], truth) -> tuple[Score, float]:
