@@ -47,6 +47,6 @@ def _paste(canvas: np.ndarray, image: np.ndarray, left: int, top: int) -> None:
         canvas[top:top + height, left:left + width] = image  # nearly always: a 20 px digit fits in 28 px
         return
     x0, y0 = max(left, 0), max(top, 0)
-    x1, y1 = min(left + image.shape[1], canvas.shape[1]), min(top + image.shape[0], canvas.shape[0])
+    x1, y1 = min(left + width, canvas.shape[1]), min(top + height, canvas.shape[0])
     if x1 > x0 and y1 > y0:
         canvas[y0:y1, x0:x1] = image[y0 - top:y1 - top, x0 - left:x1 - left]
