@@ -11,6 +11,7 @@ import numpy as np
 from edgedigits import IMAGE_SUFFIXES, EdgeDigitsError
 from edgedigits.data import Split
 from edgedigits.device.detect import digit_crop
+from edgedigits.images import read_image
 from edgedigits.manifest import sha256_file, write_atomic
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "calibration_data"
@@ -22,12 +23,12 @@ def load_calibration(directory: Path = DEFAULT_DIR, min_images: int = MIN_IMAGES
     directory = Path(directory)
     if not directory.is_dir():
         raise EdgeDigitsError(f"{directory}: calibration folder not found")
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    listed = _listed(directory)
+    files = sorted(directory / name for name in listed) if listed else sorted(
+        p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     images = []
     for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise EdgeDigitsError(f"{path}: not a readable image")
+        image = read_image(path, cv2.IMREAD_GRAYSCALE)
         if image.shape != (28, 28):
             raise EdgeDigitsError(f"{path}: size={image.shape[1]}x{image.shape[0]}, expected=28x28")
         images.append(image)
@@ -53,14 +54,15 @@ def build_from_images(source: Path, directory: Path) -> tuple[int, list[Path]]:
     source = Path(source)
     if not source.is_dir():
         raise EdgeDigitsError(f"{source}: folder of images not found")
+    if source.resolve().is_relative_to(Path(directory).resolve()) or \
+            Path(directory).resolve().is_relative_to(source.resolve()):
+        raise EdgeDigitsError(f"--out {directory}: must not be --from {source} or a folder inside it (or around it)")
     files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise EdgeDigitsError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     images, empty = [], []
     for number, path in enumerate(files):
-        picture = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if picture is None:
-            raise EdgeDigitsError(f"{path}: not a readable image")
+        picture = read_image(path, cv2.IMREAD_GRAYSCALE)
         crop = digit_crop(picture)
         if crop is None:
             empty.append(path)
@@ -73,10 +75,28 @@ def build_from_images(source: Path, directory: Path) -> tuple[int, list[Path]]:
     return _write(directory, images), empty
 
 
+def _listed(directory: Path) -> list[str]:
+    """The files an earlier build wrote, by its manifest.csv; empty for a folder of the user's own images."""
+    try:
+        with open(directory / "manifest.csv", newline="") as f:
+            return [row["file"] for row in csv.DictReader(f)]
+    except FileNotFoundError:
+        return []
+    except (OSError, KeyError, csv.Error) as exc:
+        raise EdgeDigitsError(f"{directory / 'manifest.csv'}: not a calibration manifest ({exc})") from None
+
+
 def _write(directory: Path, images: list[tuple[str, np.ndarray, str, str]]) -> int:
-    """PNGs (name, 28x28 image, label, source) and manifest.csv; earlier calibration PNGs not rewritten go."""
+    """PNGs (name, 28x28 image, label, source) and manifest.csv, which lists what this build wrote. Only the
+    files of an earlier build (its manifest.csv) may be overwritten; nothing is deleted."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    ours = set(_listed(directory))
+    clashes = [name for name, *_ in images if (directory / name).exists() and name not in ours]
+    if (directory / "manifest.csv").exists() and not ours or clashes:
+        found = ", ".join(clashes[:3]) or "manifest.csv"
+        raise EdgeDigitsError(f"{directory}: holds files no calibration build wrote ({found}); choose an empty "
+                              "folder for --out")
     rows = []
     for name, image, label, origin in images:
         ok, png = cv2.imencode(".png", image)
@@ -87,9 +107,4 @@ def _write(directory: Path, images: list[tuple[str, np.ndarray, str, str]]) -> i
     writer.writerow(("file", "label", "source", "sha256"))
     writer.writerows(rows)
     write_atomic(directory / "manifest.csv", text.getvalue())
-    kept = {row[0] for row in rows}
-    for pattern in ("[0-9]_[0-9][0-9][0-9][0-9][0-9].png", "own_[0-9][0-9][0-9][0-9][0-9].png"):
-        for stale in directory.glob(pattern):
-            if stale.name not in kept:
-                stale.unlink()
     return len(rows)

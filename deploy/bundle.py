@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.data import Split
+from edgedigits.deploy.release import release_name
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import MANIFEST, Artifact, Manifest, atomic_path, sha256_file
 
@@ -23,6 +26,10 @@ TARGETS = {
     "onnx": (("onnx", "int8", None),),
 }
 MAX_MEMBER_BYTES = 64 << 20  # no model of this toolkit comes near; a bigger member is a zip bomb or a mistake
+MAX_MEMBERS = 16  # a bundle holds a manifest, golden vectors and a few models
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_GOLDEN_BYTES = 64 << 20  # 10,000 images with 11 float outputs each take 8 MB
+MAX_BUDGET_PP = 5.0  # a wider budget would let verify pass a model that reads far worse than its float twin
 GOLDEN_COUNT = 500
 
 
@@ -60,6 +67,8 @@ def _golden(export: Path, manifest: Manifest, reference: Artifact, test: Split, 
 def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = BundleOptions()) -> Manifest:
     """Write the bundle for a target; every file it holds is listed in its manifest with its sha256."""
     export = Path(export)
+    if options.budget_pp > MAX_BUDGET_PP:
+        raise EdgeDigitsError(f"--budget-pp {options.budget_pp}: at most {MAX_BUDGET_PP} points")
     manifest = Manifest.load(export)
     runtime = _runtime_artifact(manifest, options.target, export)
     reference = manifest.find(*REFERENCE)
@@ -85,10 +94,13 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
 
 
 def _checked_members(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarInfo]:
-    """Every member by name, after refusing what could write outside the folder or fill the disk."""
+    """Every member by name, after refusing what could write outside the folder or fill the disk; reads
+    headers only, and no more of them than a bundle can hold."""
     members = {}
-    for member in tar.getmembers():
+    for member in iter(tar.next, None):
         name = member.name
+        if len(members) >= MAX_MEMBERS:
+            raise EdgeDigitsError(f"{path}: refused: more than {MAX_MEMBERS} members")
         if name.startswith("/") or Path(name).is_absolute():
             raise EdgeDigitsError(f"{path}: refused member {name!r}: absolute path")
         if ".." in Path(name).parts or "/" in name.strip("/") or name in ("", "."):
@@ -103,8 +115,28 @@ def _checked_members(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarI
     return members
 
 
+def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
+    """The files a bundle's manifest lists, by name: (sha256, bytes); refuses a manifest that points outside
+    the bundle or widens the accuracy budget past MAX_BUDGET_PP."""
+    info = manifest.bundle
+    golden = info.get("golden") if isinstance(info.get("golden"), dict) else {}
+    if golden.get("path") != GOLDEN:
+        raise EdgeDigitsError(f"{path}: refused: golden vectors must be {GOLDEN} inside the bundle")
+    budget = info.get("budget_pp")
+    if not isinstance(budget, (int, float)) or budget > MAX_BUDGET_PP:
+        raise EdgeDigitsError(f"{path}: refused: budget_pp {budget!r}, at most {MAX_BUDGET_PP}")
+    names = {a.path for a in manifest.artifacts}
+    for key in ("runtime_artifact", "reference_artifact"):
+        if info.get(key) not in names:
+            raise EdgeDigitsError(f"{path}: {key} {info.get(key)!r} is not one of the bundle's artifacts")
+    listed = {a.path: (a.sha256, a.bytes) for a in manifest.artifacts}
+    listed[GOLDEN] = (golden.get("sha256"), golden.get("bytes"))
+    return listed
+
+
 def open_bundle(path: Path, into: Path) -> Manifest:
-    """Unpack a bundle into an empty folder, checking every file's sha256 before anything is loaded."""
+    """Unpack a bundle into an empty folder: names and sizes are checked against the manifest before anything
+    else is extracted, and every file's sha256 before anything is loaded."""
     path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: bundle not found")
@@ -113,27 +145,71 @@ def open_bundle(path: Path, into: Path) -> Manifest:
             members = _checked_members(tar, path)
             if MANIFEST not in members:
                 raise EdgeDigitsError(f"{path}: not a bundle (no {MANIFEST})")
-            for name, member in members.items():
-                (Path(into) / name).write_bytes(tar.extractfile(member).read())
+            if members[MANIFEST].size > MAX_MANIFEST_BYTES:
+                raise EdgeDigitsError(f"{path}: refused: {MANIFEST} of {members[MANIFEST].size} bytes")
+            (Path(into) / MANIFEST).write_bytes(tar.extractfile(members[MANIFEST]).read())
+            manifest = Manifest.load(Path(into))
+            if not manifest.bundle:
+                raise EdgeDigitsError(f"{path}: {MANIFEST} describes an export, not a bundle")
+            listed = _listed(path, manifest)
+            extra = set(members) - set(listed) - {MANIFEST}
+            if extra:
+                raise EdgeDigitsError(f"{path}: {', '.join(sorted(extra))} not listed in the manifest")
+            for name, (digest, size) in listed.items():
+                if name not in members:
+                    raise EdgeDigitsError(f"{path}: {name} is listed in the manifest but missing")
+                if members[name].size != size:
+                    raise EdgeDigitsError(f"{path}: {name}: {members[name].size} bytes, the manifest says {size}")
+            for name, (digest, _) in listed.items():
+                with tar.extractfile(members[name]) as source, open(Path(into) / name, "wb") as target:
+                    shutil.copyfileobj(source, target)
+                if sha256_file(Path(into) / name) != digest:
+                    raise EdgeDigitsError(f"{path}: {name}: sha256 differs from the manifest (corrupt or replaced)")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # gzip raises BadGzipFile (an OSError)
         raise EdgeDigitsError(f"{path}: not a readable bundle ({type(exc).__name__}: {exc})") from None
-    manifest = Manifest.load(Path(into))
-    if not manifest.bundle:
-        raise EdgeDigitsError(f"{path}: {MANIFEST} describes an export, not a bundle")
-    listed = {a.path: a.sha256 for a in manifest.artifacts} | {GOLDEN: manifest.bundle["golden"]["sha256"]}
-    for name, digest in listed.items():
-        if name not in members:
-            raise EdgeDigitsError(f"{path}: {name} is listed in the manifest but missing")
-        if sha256_file(Path(into) / name) != digest:
-            raise EdgeDigitsError(f"{path}: {name}: sha256 differs from the manifest (corrupt or replaced)")
-    extra = set(members) - set(listed) - {MANIFEST}
-    if extra:
-        raise EdgeDigitsError(f"{path}: {', '.join(sorted(extra))} not listed in the manifest")
     return manifest
 
 
-def golden_split(directory: Path, manifest: Manifest) -> tuple[Split, np.ndarray]:
-    """The golden vectors as a test split, and the float model's outputs for them."""
-    with np.load(Path(directory) / manifest.bundle["golden"]["path"]) as golden:
-        return Split(golden["images"], golden["labels"]), golden["float_outputs"]
+def bundle_manifest(path: Path) -> Manifest:
+    """A bundle's manifest alone, read without unpacking the rest."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            with tarfile.open(path, "r:gz") as tar:
+                member = _checked_members(tar, path).get(MANIFEST)
+                if member is None or member.size > MAX_MANIFEST_BYTES:
+                    raise EdgeDigitsError(f"{path}: not a bundle (no {MANIFEST} of at most {MAX_MANIFEST_BYTES} bytes)")
+                (Path(folder) / MANIFEST).write_bytes(tar.extractfile(member).read())
+        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+            raise EdgeDigitsError(f"{path}: not a readable bundle ({type(exc).__name__}: {exc})") from None
+        return Manifest.load(Path(folder))
 
+
+def bundle_release(path: Path) -> str:
+    """The release folder a bundle installs as on a device (the same name on the workstation and there)."""
+    manifest = bundle_manifest(path)
+    return release_name(manifest.model, str(manifest.bundle.get("target", "")), sha256_file(path))
+
+
+def golden_split(directory: Path, manifest: Manifest) -> tuple[Split, np.ndarray]:
+    """The golden vectors as a test split, and the float model's outputs for them; the arrays' sizes are
+    checked in the archive's directory before any is decompressed."""
+    path = Path(directory) / GOLDEN
+    expected = {"images": (np.uint8, (None, 28, 28)), "labels": (None, (None,)),
+                "float_outputs": (np.float32, (None, len(manifest.classes)))}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = {Path(i.filename).stem: i.file_size for i in archive.infolist()}
+        if set(sizes) != set(expected) or sum(sizes.values()) > MAX_GOLDEN_BYTES:
+            raise EdgeDigitsError(f"{path}: refused: arrays {sorted(sizes)} of {sum(sizes.values())} bytes, "
+                                  f"expected {sorted(expected)} within {MAX_GOLDEN_BYTES}")
+        with np.load(path, allow_pickle=False) as golden:
+            arrays = {name: golden[name] for name in expected}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise EdgeDigitsError(f"{path}: not readable golden vectors ({type(exc).__name__}: {exc})") from None
+    count = len(arrays["images"])
+    for name, (dtype, shape) in expected.items():
+        array = arrays[name]
+        if (dtype and array.dtype != dtype) or array.ndim != len(shape) or len(array) != count or any(
+                want is not None and got != want for want, got in zip(shape, array.shape)):
+            raise EdgeDigitsError(f"{path}: {name} is {array.dtype} {array.shape}, not what a bundle holds")
+    return Split(arrays["images"], arrays["labels"]), arrays["float_outputs"]

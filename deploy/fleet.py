@@ -1,8 +1,10 @@
 """`edgedigits deploy`: the project's Ansible playbooks run over hosts or an inventory, a result line per host."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,40 +13,67 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgedigits import EdgeDigitsError
-from edgedigits.manifest import sha256_file
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 
 
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_FOLDER = re.compile(r"[/~][A-Za-z0-9._/~+-]{0,255}")
+HOST_FORM = "[user@]host[:port][:/folder or :~/folder]"
+
+
 @dataclass(frozen=True)
 class Target:
-    """One `user@host[:dir]` of the command line."""
+    """One `[user@]host[:port][:dir]` of the command line, every part checked: these become inventory values."""
     user: str
     host: str
+    port: int | None
     directory: str
 
     @classmethod
     def parse(cls, text: str) -> "Target":
         user, at, rest = text.rpartition("@")
-        host, _, directory = rest.partition(":")
-        if not host:
-            raise EdgeDigitsError(f"--host {text!r}: expected user@host[:dir]")
-        return cls(user if at else "", host, directory)
+        if rest.startswith("["):  # an IPv6 address: [::1]:22:/dir
+            host, _, rest = rest[1:].partition("]")
+            rest = rest.removeprefix(":")
+        else:
+            host, _, rest = rest.partition(":")
+        port, folder = (rest.split(":", 1) + [""])[:2] if rest[:1].isdigit() else ("", rest)
+        problem = (f"user {user!r}" if at and not _USER.fullmatch(user) else
+                   f"host {host!r}" if not (_HOSTNAME.fullmatch(host) or _is_address(host)) else
+                   f"port {port!r}" if port and not (port.isdigit() and 0 < int(port) < 65536) else
+                   f"folder {folder!r} (absolute or ~, letters, digits and ._/~+- only)"
+                   if folder and not _FOLDER.fullmatch(folder) else "")
+        if problem or len(host) > 253:
+            raise EdgeDigitsError(f"--host {text!r}: bad {problem or 'host'}; expected {HOST_FORM}")
+        return cls(user, host, int(port) if port else None, folder)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _unsafe(value) -> str:
+    """A YAML value Ansible takes as data and never renders as a template (JSON strings are YAML strings)."""
+    return f"!unsafe {json.dumps(value)}" if isinstance(value, str) else json.dumps(value)
 
 
 def inventory_text(targets: list[Target]) -> str:
-    """An INI inventory of the targets; two folders on one host become two inventory hosts."""
-    lines = ["[edgedigits]"]
+    """A YAML inventory of the targets, every value data; two folders on one host become two inventory hosts."""
+    lines = ["all:", "  children:", "    edgedigits:", "      hosts:"]
     for number, target in enumerate(targets):
         name = target.host if sum(t.host == target.host for t in targets) == 1 else f"{target.host}-{number}"
-        fields = {"ansible_host": target.host, "ansible_user": target.user, "edgedigits_dir": target.directory}
-        lines.append(" ".join([name, *(f"{key}={json.dumps(value)}" for key, value in fields.items() if value)]))
+        fields = {"ansible_host": target.host, "ansible_user": target.user, "ansible_port": target.port,
+                  "edgedigits_dir": target.directory}
+        lines.append(f"        {json.dumps(name)}:" + ("" if any(fields.values()) else " {}"))
+        lines += [f"          {key}: {_unsafe(value)}" for key, value in fields.items() if value]
     return "\n".join(lines) + "\n"
-
-
-def release_name(bundle: Path) -> str:
-    """Releases are named by content, so deploying the same bundle twice is one release."""
-    return f"{bundle.name.split('.')[0]}-{sha256_file(bundle)[:12]}"
 
 
 @dataclass
@@ -73,12 +102,18 @@ def run_playbook(playbook: str, inventory: Path, extra: dict[str, str], forks: i
     if not Path(inventory).exists():
         raise EdgeDigitsError(f"{inventory}: inventory not found")
     with tempfile.TemporaryDirectory() as results:
+        # Extra variables go in a file of data: on the command line Ansible would render them as templates.
+        variables = Path(results) / "vars.yml"
+        variables.write_text("".join(f"{key}: {_unsafe(value)}\n" for key, value in
+                                     {**extra, "results_dir": str(Path(results) / "hosts")}.items()))
+        (Path(results) / "hosts").mkdir()
         command = [binary, "-i", str(inventory), str(PLAYBOOKS / playbook), "--forks", str(forks),
-                   "-e", json.dumps({**extra, "results_dir": results})]
+                   "-e", f"@{variables}"]
         # Ansible's own output goes to stderr, keeping stdout for the result lines.
         subprocess.run(command, stdout=sys.stderr, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
         hosts = _inventory_hosts(binary, inventory)
-        found = {p.stem: json.loads(p.read_text()) for p in Path(results).glob("*.json")}
+        # Result files are named by a hash of the host (any inventory name is safe); the host is inside.
+        found = {r["host"]: r for r in (json.loads(p.read_text()) for p in (Path(results) / "hosts").glob("*.json"))}
     return [HostResult(host, found[host]["status"], _result_line(found[host])) if host in found else
             HostResult(host, "unreachable", "UNREACHABLE (see Ansible's output above)") for host in hosts]
 
@@ -96,16 +131,16 @@ def deploy(bundle: Path | None, targets: list[Target], inventory: Path | None, r
            remote_command: str | None) -> list[HostResult]:
     """Deploy a bundle (or roll back) to the targets or the hosts of an inventory."""
     if bool(targets) == bool(inventory):
-        raise EdgeDigitsError("deploy needs --host user@host[:dir] (repeatable) or --inventory FILE, not both")
+        raise EdgeDigitsError("deploy needs --host user@host[:port][:dir] (repeatable) or --inventory FILE, not both")
     if not rollback and (bundle is None or not Path(bundle).is_file()):
         raise EdgeDigitsError(f"{bundle}: bundle not found")
-    extra = {} if rollback else {"bundle": str(Path(bundle).resolve()), "release": release_name(Path(bundle))}
+    extra = {} if rollback else {"bundle": str(Path(bundle).resolve())}
     if remote_command:
         extra["edgedigits_command"] = remote_command
     playbook = "rollback.yml" if rollback else "deploy.yml"
     if inventory is not None:
         return run_playbook(playbook, inventory, extra)
-    with tempfile.NamedTemporaryFile("w", suffix=".ini") as generated:
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as generated:
         generated.write(inventory_text(targets))
         generated.flush()
         return run_playbook(playbook, Path(generated.name), extra)

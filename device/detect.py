@@ -211,6 +211,8 @@ def _blobs(gray: np.ndarray, options: DetectOptions) -> tuple[Ink, np.ndarray, l
 
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
     """Digit candidates of a frame; a wide blob yields itself and its split parts (same group)."""
+    if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
+        return []
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     scale = options.scale
     ink, mask, boxes = _blobs(gray, options)

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
-from edgedigits.device.runtime import Classifier, load_artifact, load_classifier
+from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
 from edgedigits.manifest import MANIFEST, Manifest, atomic_path
@@ -56,6 +56,7 @@ class RunSummary:
     ms: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
     score: Score | None = None
     failure: str = ""
+    interrupted: int = 0  # the exit status of a run stopped by Ctrl-C (130) or SIGTERM (143)
 
     def lines(self) -> list[str]:
         fps = self.frames / self.seconds if self.seconds else 0.0
@@ -71,6 +72,8 @@ class RunSummary:
 def _bare(path: Path, threads: int, edgetpu: bool, classes: list[str] | None = None) -> LoadedModel:
     """A model file no manifest describes: its own quantization parameters, classes by index."""
     classifier = load_classifier(path, threads, edgetpu=edgetpu)
+    if classes is not None:
+        check_classes(classifier, classes, path)
     return LoadedModel(classifier, classes or [str(i) for i in range(classifier.classes)], path,
                        classifier.input_quant.dtype.name)
 
@@ -183,8 +186,36 @@ def process(source: Source, model: LoadedModel, min_score: float, summary: RunSu
     summary.dropped, summary.failure = source.dropped, source.failure
 
 
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")  # what OpenCV's FFmpeg writer makes with the mp4v codec
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a run stopped by a service manager ends as on Ctrl-C."""
+
+
+class NothingSaved(Exception):
+    """Raised inside the save's atomic_path so that a video with no frames never replaces a file."""
+
+
+def _check_options(options: RunOptions) -> None:
+    for name in ("width", "height", "fps"):
+        value = getattr(options.capture, name)
+        if value is not None and value <= 0:
+            raise EdgeDigitsError(f"--{name} {value}: must be positive")
+    if options.threads < 1 or (options.max_frames is not None and options.max_frames < 1):
+        raise EdgeDigitsError("--threads and --max-frames must be at least 1")
+    if options.save is None:
+        return
+    if options.save.suffix.lower() not in VIDEO_SUFFIXES:
+        raise EdgeDigitsError(f"--save {options.save}: a video needs one of {', '.join(VIDEO_SUFFIXES)}")
+    if options.save.resolve() == Path(options.source).resolve() or options.save.is_dir():
+        raise EdgeDigitsError(f"--save {options.save}: that is the source (or a folder), it would be replaced")
+
+
 def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
-    """Read digits from every frame of the source: JSON lines, a window, a saved video, a score, a summary."""
+    """Read digits from every frame of the source: JSON lines, a window, a saved video, a score, a summary.
+    Ctrl-C or SIGTERM ends the run as its source ending would: the video is completed, the summary kept."""
+    _check_options(options)
     model = load_model(options.model, options.threads, options.edgetpu)
     truth = load_truth(options.truth) if options.truth else None
     source = open_source(options.source, options.capture)
@@ -192,7 +223,7 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
     summary = RunSummary(score=Score() if truth is not None else None)
     writer = None
     start = time.perf_counter()
-    with contextlib.ExitStack() as stack:
+    with contextlib.suppress(NothingSaved), contextlib.ExitStack() as stack:
         stack.callback(source.close)
         saved = stack.enter_context(atomic_path(options.save)) if options.save else None
         try:
@@ -204,15 +235,24 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
                 if show or saved:
                     annotated = draw(result.frame, result.digits, summary.frames / (time.perf_counter() - start))
                     if saved and writer is None:
-                        writer = cv2.VideoWriter(str(saved), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 options.capture.fps or 10, (annotated.shape[1], annotated.shape[0]))
+                        writer = _video_writer(saved, options.capture.fps or 10, annotated)
                         stack.callback(writer.release)
                     if writer is not None:
                         writer.write(annotated)
                     if show:
                         show = _show(annotated)
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt as stop:
+            summary.interrupted = 143 if isinstance(stop, Terminated) else 130
+        if saved and writer is None:
+            summary.failure = summary.failure or f"no frames: {options.save} left as it was"
+            raise NothingSaved
     summary.seconds = time.perf_counter() - start
-    summary.dropped, summary.failure = source.dropped, source.failure
+    summary.dropped, summary.failure = source.dropped, summary.failure or source.failure
     return summary
+
+
+def _video_writer(path: Path, fps: float, first: np.ndarray) -> cv2.VideoWriter:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (first.shape[1], first.shape[0]))
+    if not writer.isOpened():
+        raise EdgeDigitsError(f"{path}: OpenCV cannot write this video (codec mp4v, {first.shape[1]}x{first.shape[0]})")
+    return writer

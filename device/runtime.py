@@ -217,8 +217,19 @@ def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threa
     """An export's artifact, its sha256 checked against the manifest, with the manifest's input quantization."""
     path = manifest.verify(directory, artifact)
     spec = artifact.input
-    quant = TensorQuant(np.dtype(spec.dtype), spec.scale or 0.0, spec.zero_point or 0)
-    return load_classifier(path, threads, quant, edgetpu)
+    try:
+        quant = TensorQuant(np.dtype(spec.dtype), float(spec.scale or 0.0), int(spec.zero_point or 0))
+    except (TypeError, ValueError):
+        raise EdgeDigitsError(f"{path}: the manifest's input {spec} is not a dtype, scale and zero point") from None
+    return check_classes(load_classifier(path, threads, quant, edgetpu), manifest.classes, path)
+
+
+def check_classes(classifier: Classifier, classes: list[str], path: Path) -> Classifier:
+    """The classifier, once its output is known to hold one score per class name."""
+    if classifier.classes != len(classes):
+        raise EdgeDigitsError(f"{path}: the model has {classifier.classes} outputs, its manifest "
+                              f"{len(classes)} classes")
+    return classifier
 
 
 def predict_all(classifier: Classifier, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -9,22 +9,33 @@ import asyncio
 import hmac
 import ipaddress
 import os
+import signal
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
-from aiohttp import web
+from aiohttp import MultipartReader, web
 
 from edgedigits import EdgeDigitsError
+from edgedigits.device.guard import ConnectionGuard, raise_open_file_limit
 from edgedigits.device.live import FrameResult, LoadedModel, RunSummary, draw, load_model, process, read_digits
 from edgedigits.device.sources import SourceOptions, open_source
+from edgedigits.images import decode_image
 
 TOKEN_ENV = "EDGEDIGITS_TOKEN"
 PAGE = Path(__file__).with_name("serve.html")
 BOUNDARY = "edgedigitsframe"
+MAX_PARTS = 8  # parts of a multipart upload looked at for the image
+HEADER_TIMEOUT = 5.0  # seconds a client has to send a request's headers
+KEEPALIVE_TIMEOUT = 15.0  # seconds an idle keep-alive connection stays open
+MAX_CONNECTIONS = 512
 
 
 @dataclass
@@ -39,15 +50,25 @@ class ServeOptions:
     threads: int = 1
     edgetpu: bool = False
     max_upload: int = 4 << 20  # bytes of an image posted to /api/predict
+    workers: int = min(4, os.cpu_count() or 1)  # predictions run at once, each with its own interpreter
+    max_pending: int = 16  # predictions queued or running; more are answered 503
     jpeg_quality: int = 80
     capture: SourceOptions = field(default_factory=lambda: SourceOptions(realtime=True))
 
 
-def is_loopback(host: str) -> bool:
+def is_loopback(host: str | None) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _host_name(header: str) -> str | None:
+    """The host name of a Host header (`name:port`, `[v6]:port`), or None when it is not one."""
+    try:
+        return urlsplit(f"//{header}").hostname
+    except ValueError:
+        return None
 
 
 class Live:
@@ -94,6 +115,9 @@ class Live:
                 self._notify()
                 if self._stop.is_set():
                     break
+        except Exception as exc:  # a bad frame or a failing runtime ends the loop, never the server
+            text = str(exc).strip().splitlines()
+            self.summary.failure = text[0][:300] if text else type(exc).__name__
         finally:
             source.close()
         if self.latest is not None and self._pictured != self.latest.index:
@@ -142,17 +166,34 @@ def _middlewares(token: str | None):
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            return _error(exc.status, exc.reason.lower() if exc.status != 413 else
-                          f"upload larger than {request.app['options'].max_upload} bytes")
+            if exc.status == 413:
+                return _error(413, f"upload larger than {request.app['options'].max_upload} bytes")
+            return _error(exc.status, exc.reason.lower() if exc.reason == HTTPStatus(exc.status).phrase else exc.reason)
+        except EdgeDigitsError as exc:
+            return _error(400, str(exc))
+        except Exception as exc:  # a bug or a library's surprise: one line in the log, never a traceback
+            text = str(exc).strip().splitlines()
+            print(f"edgedigits: error: {request.method} {request.path}: {type(exc).__name__}: "
+                  f"{text[0][:200] if text else ''}", file=sys.stderr, flush=True)
+            return _error(500, "internal error")
+
+    @web.middleware
+    async def loopback_names_only(request: web.Request, handler):
+        # Without a token the server listens on loopback only; a page on another site can still reach it
+        # through a name that resolves to 127.0.0.1 (DNS rebinding), which the Host header gives away.
+        if not token and not is_loopback(_host_name(request.headers.get("Host", ""))):
+            return _error(403, "this server answers to loopback host names only (serve --token for others)")
+        return await handler(request)
 
     @web.middleware
     async def check_token(request: web.Request, handler):
         if token and request.path != "/healthz":
             given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given.encode(), token.encode()):
+            # aiohttp keeps undecodable header bytes as surrogates: encode them back rather than fail.
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
                 return _error(401, "missing or wrong token")
         return await handler(request)
-    return [errors_as_json, check_token]
+    return [errors_as_json, loopback_names_only, check_token]
 
 
 async def page(request: web.Request) -> web.Response:
@@ -162,8 +203,10 @@ async def page(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     """MJPEG: each viewer gets the newest frame when it is ready for one, so a slow viewer skips frames."""
     live: Live = request.app["live"]
-    response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                                           "Cache-Control": "no-cache"})
+    headers = {"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}", "Cache-Control": "no-cache"}
+    if request.method == "HEAD":
+        return web.Response(headers=headers)
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     live.viewers += 1
     sent = 0
@@ -193,25 +236,51 @@ async def latest(request: web.Request) -> web.Response:
 
 
 async def _image_bytes(request: web.Request) -> bytes:
-    if request.content_type.startswith("multipart/"):
-        async for part in await request.multipart():
+    """The uploaded image: the raw body, or the first file part of a multipart body. A multipart body must say
+    its length up front: its parts are streamed, past aiohttp's limit on bodies it reads whole."""
+    if not request.content_type.startswith("multipart/"):
+        return await request.read()
+    limit = request.app["options"].max_upload
+    if request.content_length is None:
+        raise web.HTTPLengthRequired(reason="a multipart upload needs a content-length")
+    if request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    try:
+        reader = await request.multipart()
+        for _ in range(MAX_PARTS):
+            part = await reader.next()
+            if part is None:
+                break
+            if isinstance(part, MultipartReader):
+                raise web.HTTPBadRequest(reason="nested multipart bodies are not accepted")
             if part.filename or part.name in ("image", "file"):
                 return await part.read(decode=False)
-        raise web.HTTPBadRequest(reason="no image in the multipart body")
-    return await request.read()
+            await part.release()
+    except (ValueError, RuntimeError, AssertionError, LookupError) as exc:
+        raise web.HTTPBadRequest(reason=f"malformed multipart body ({type(exc).__name__})") from None
+    raise web.HTTPBadRequest(reason=f"no image in the first {MAX_PARTS} parts of the multipart body")
+
+
+def _predict_image(data: bytes, models: threading.local, options: ServeOptions) -> tuple[list[dict], dict]:
+    """Decode and read one upload in a worker thread, with that worker's own interpreter."""
+    try:
+        image = decode_image(data)
+    except EdgeDigitsError as exc:
+        raise EdgeDigitsError(f"the body is not a PNG or JPEG image ({exc})") from None
+    return read_digits(image, models.model, options.min_score, options.steady)
 
 
 async def predict(request: web.Request) -> web.Response:
-    data = await _image_bytes(request)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if image is None:
-        return _error(400, "the body is not a PNG or JPEG image")
-    model: LoadedModel = request.app["predict_model"]
-    loop = asyncio.get_running_loop()
-    # One worker with its own interpreter: the live loop's interpreter is busy in its own thread.
-    options = request.app["options"]
-    digits, ms = await loop.run_in_executor(request.app["worker"], read_digits, image, model, options.min_score,
-                                            options.steady)
+    app, options = request.app, request.app["options"]
+    if app["pending"] >= options.max_pending:
+        return _error(503, f"busy: {app['pending']} predictions pending, try again")
+    app["pending"] += 1
+    try:
+        data = await _image_bytes(request)
+        digits, ms = await asyncio.get_running_loop().run_in_executor(
+            app["workers"], _predict_image, data, app["models"], options)
+    finally:
+        app["pending"] -= 1
     return web.json_response({"digits": digits, "ms": {k: round(v, 2) for k, v in ms.items()}})
 
 
@@ -221,7 +290,6 @@ async def healthz(request: web.Request) -> web.Response:
 
 def make_app(options: ServeOptions) -> web.Application:
     """The application, with the models loaded and the live loop ready to start with the server."""
-    from concurrent.futures import ThreadPoolExecutor
     token = options.token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(options.host) and not token:
         raise EdgeDigitsError(f"--host {options.host} is reachable from other machines: give --token (or set "
@@ -229,15 +297,20 @@ def make_app(options: ServeOptions) -> web.Application:
     app = web.Application(client_max_size=options.max_upload, middlewares=_middlewares(token))
     app["options"] = options
     app["live"] = Live(options, load_model(options.model, options.threads, options.edgetpu))
-    app["predict_model"] = load_model(options.model, options.threads, options.edgetpu)
-    app["worker"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+    # The live loop's interpreter is busy in its own thread: each prediction worker loads its own.
+    models = app["models"] = threading.local()
+
+    def load_worker_model() -> None:
+        models.model = load_model(options.model, options.threads, options.edgetpu)
+    app["workers"] = ThreadPoolExecutor(options.workers, "predict", initializer=load_worker_model)
+    app["pending"] = 0
 
     async def start_live(app: web.Application) -> None:
         app["live"].start(asyncio.get_running_loop())
 
     async def stop_live(app: web.Application) -> None:
         app["live"].stop()
-        app["worker"].shutdown(wait=False)
+        app["workers"].shutdown(wait=False)
     app.on_startup.append(start_live)
     app.on_shutdown.append(stop_live)
     app.router.add_get("/", page)
@@ -251,5 +324,26 @@ def make_app(options: ServeOptions) -> web.Application:
 
 def serve(options: ServeOptions) -> None:
     app = make_app(options)
-    print(f"edgedigits: serving {options.source} on http://{options.host}:{options.port}/", flush=True)
-    web.run_app(app, host=options.host, port=options.port, print=None, shutdown_timeout=2.0)
+    max_connections = max(16, min(MAX_CONNECTIONS, raise_open_file_limit() // 4))
+    asyncio.run(_serve(app, options, max_connections))
+
+
+async def _serve(app: web.Application, options: ServeOptions, max_connections: int) -> None:
+    """aiohttp's server behind the slow-client guard, until SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    runner = web.AppRunner(app, keepalive_timeout=KEEPALIVE_TIMEOUT, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        guard = ConnectionGuard(runner.server, HEADER_TIMEOUT, max_connections)
+        try:
+            server = await loop.create_server(guard, options.host, options.port)
+        except OSError as exc:
+            raise EdgeDigitsError(f"cannot listen on {options.host}:{options.port} ({exc.strerror})") from None
+        print(f"edgedigits: serving {options.source} on http://{options.host}:{options.port}/", flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        server.close()
+    finally:
+        await runner.cleanup()

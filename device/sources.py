@@ -10,9 +10,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from edgedigits import IMAGE_SUFFIXES, EdgeDigitsError
-
-
+from edgedigits import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, EdgeDigitsError
+from edgedigits.images import TOO_LARGE, read_image
 
 @dataclass(frozen=True)
 class SourceOptions:
@@ -43,13 +42,7 @@ class StillImages(Source):
         self.name, self._paths = name, list(paths)
 
     def read(self) -> np.ndarray | None:
-        while self._paths:
-            path = self._paths.pop(0)
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise EdgeDigitsError(f"{path}: not a readable image")
-            return image
-        return None
+        return read_image(self._paths.pop(0)) if self._paths else None
 
 
 class Capture(Source):
@@ -188,12 +181,14 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
         except EdgeDigitsError:
             raise EdgeDigitsError(f"camera {spec} did not open (no such device, or busy; a Raspberry Pi camera "
                                   "module on Bookworm needs --source picamera, not V4L2)") from None
-    if "!" in spec:  # a GStreamer pipeline
+    path = Path(spec)
+    if not spec.strip():
+        raise EdgeDigitsError("--source is empty: give a camera index, picamera, a pipeline, a file or a folder")
+    if "!" in spec and not path.exists():  # a GStreamer pipeline (a file may have a ! in its name)
         if "GStreamer:                   YES" not in cv2.getBuildInformation():
             raise EdgeDigitsError("this OpenCV build has no GStreamer (pip wheels lack it; use the system's "
                                   "python3-opencv for pipelines)")
         return Newest(_camera(spec, "gstreamer pipeline", options, cv2.CAP_GSTREAMER), options)
-    path = Path(spec)
     if not path.exists():
         raise EdgeDigitsError(f"{spec}: no such file or folder")
     if path.is_dir():
@@ -202,8 +197,7 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
             raise EdgeDigitsError(f"{spec}: no images in this folder")
         return StillImages(images, spec)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        if cv2.imread(str(path)) is None:
-            raise EdgeDigitsError(f"{spec}: not a readable image")
+        read_image(path)
         return StillImages([path], spec)
     try:
         video = Capture(lambda: cv2.VideoCapture(str(path)), spec)
@@ -211,6 +205,9 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
         raise EdgeDigitsError(f"{spec}: not a readable video") from None
     if video.capture.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and not video.capture.grab():
         raise EdgeDigitsError(f"{spec}: not a readable video")
+    if video.capture.get(cv2.CAP_PROP_FRAME_WIDTH) * video.capture.get(cv2.CAP_PROP_FRAME_HEIGHT) > MAX_IMAGE_PIXELS:
+        video.close()
+        raise EdgeDigitsError(f"{spec}: frames {TOO_LARGE}")
     video.reopen()  # rewind past the probing grab
     if options.realtime:
         fps = video.capture.get(cv2.CAP_PROP_FPS) or 30.0

@@ -1,4 +1,5 @@
 """edgedigits: handwritten-digit classifiers from a workstation to an edge camera."""
+import os
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -12,3 +13,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 class EdgeDigitsError(Exception):
     """A problem the user can fix; the CLI prints it as one line and exits non-zero."""
+
+
+# The most pixels an image may have (a 48-megapixel phone photo fits). OpenCV checks it from the header, before
+# it allocates anything: a 400 KB PNG can otherwise claim 20000x20000 pixels and take gigabytes to decode.
+MAX_IMAGE_PIXELS = 50_000_000
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))

@@ -134,9 +134,15 @@ def cmd_verify(args) -> int:
     from dataclasses import asdict
     import json
     from edgedigits.deploy.verify import verify
-    verdict = verify(args.bundle, args.edgetpu, args.unpack)
+    verdict = verify(args.bundle, args.edgetpu, args.install)
     print(json.dumps(asdict(verdict)) if args.json else verdict.table())
     return 0 if verdict.passed else 1
+
+
+def cmd_rollback(args) -> int:
+    from edgedigits.deploy.release import release_root, rollback
+    print(rollback(release_root(args.root)))
+    return 0
 
 
 def cmd_deploy(args) -> int:
@@ -161,7 +167,13 @@ def cmd_info(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from edgedigits.device.live import RunOptions, run
+    import signal
+    from edgedigits.device.live import RunOptions, Terminated, run
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
     from edgedigits.device.sources import SourceOptions
     capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
                             reconnects=args.reconnects, realtime=args.realtime)
@@ -173,8 +185,7 @@ def cmd_run(args) -> int:
         print(line, file=sys.stderr if args.json else sys.stdout)
     if summary.failure:
         print(f"edgedigits: error: {summary.failure}", file=sys.stderr)
-        return 1
-    return 0
+    return summary.interrupted or (1 if summary.failure else 0)
 
 
 def cmd_serve(args) -> int:
@@ -319,12 +330,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--edgetpu", action=argparse.BooleanOptionalAction,
                    help="use the Edge TPU delegate (default: for coral bundles)")
-    p.add_argument("--unpack", type=Path, help="when verified, install the bundle's files into this new folder")
+    p.add_argument("--install", type=Path, metavar="ROOT", help="when verified, install the bundle as a release "
+                   "in ROOT/releases and make it ROOT/current (the old one becomes ROOT/previous)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("rollback", help="on the device: swap the current and previous releases")
+    p.add_argument("root", nargs="?", default="~/edgedigits", help="the edgedigits folder (default ~/edgedigits)")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("deploy", help="deploy a bundle to devices with Ansible: verify there, then switch")
     p.add_argument("bundle", type=Path, nargs="?")
-    p.add_argument("--host", action="append", default=[], metavar="USER@HOST[:DIR]")
+    p.add_argument("--host", action="append", default=[], metavar="USER@HOST[:PORT][:DIR]")
     p.add_argument("--inventory", type=Path, help="any Ansible inventory")
     p.add_argument("--rollback", action="store_true", help="switch back to the previous version")
     p.add_argument("--remote-command", help="how to run edgedigits on the devices (default: edgedigits)")

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgedigits.images import read_image
 from edgedigits import IMAGE_SUFFIXES, EdgeDigitsError
 from edgedigits.data import CLASSES, IDX_SHA256, Dataset, Split, load_idx_dir, load_mnist
 
@@ -90,9 +91,7 @@ def _read_class_folders(root: Path, classes: list[str]) -> Split:
     images, labels = [], []
     for label, name in enumerate(classes):
         for path in sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            if image is None:
-                raise EdgeDigitsError(f"{path}: not a readable image")
+            image = read_image(path, cv2.IMREAD_GRAYSCALE)
             images.append(cv2.resize(image, (28, 28), interpolation=cv2.INTER_AREA) if image.shape != (28, 28)
                           else image)
             labels.append(label)

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -95,20 +96,29 @@ class Manifest:
         try:
             raw = json.loads(path.read_text())
             artifacts = [Artifact(**{**a, "input": InputSpec(**a["input"])}) for a in raw.pop("artifacts")]
-            return cls(**raw, artifacts=artifacts)
+            manifest = cls(**raw, artifacts=artifacts)
         except FileNotFoundError:
             raise EdgeDigitsError(f"{path}: no manifest (run `edgedigits convert` first)") from None
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise EdgeDigitsError(f"{path}: not a valid manifest ({type(exc).__name__}: {exc})") from None
+        for artifact in manifest.artifacts:
+            if not isinstance(artifact.path, str) or Path(artifact.path).is_absolute() or ".." in Path(artifact.path).parts:
+                raise EdgeDigitsError(f"{path}: artifact path {artifact.path!r} leaves the manifest's folder")
+        return manifest
 
     def find(self, format: str, precision: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.format == format and a.precision == precision), None)
 
     def verify(self, directory: Path, artifact: Artifact) -> Path:
-        """The artifact's path, after checking its sha256 against the manifest."""
+        """The artifact's path, after checking that it is a regular file inside the folder (not a link out of
+        it, a device or a FIFO, which would hang the hash) and its sha256 against the manifest."""
         path = Path(directory) / artifact.path
         if not path.exists():
             raise EdgeDigitsError(f"{path}: listed in the manifest but missing")
+        if not path.resolve().is_relative_to(Path(directory).resolve()):
+            raise EdgeDigitsError(f"{path}: leads outside {directory}")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise EdgeDigitsError(f"{path}: not a regular file")
         if sha256_file(path) != artifact.sha256:
             raise EdgeDigitsError(f"{path}: sha256 differs from the manifest (corrupt or replaced)")
         return path

@@ -98,22 +98,23 @@ def test_opening_refuses_oversized_missing_and_corrupt_members(pi_bundle, tmp_pa
 
 
 def test_verify_reports_accuracy_agreement_and_latency(pi_bundle, tmp_path, no_tensorflow):
-    done = cli("verify", pi_bundle, "--json", "--unpack", tmp_path / "release", env=no_tensorflow)  # as on a Pi
+    done = cli("verify", pi_bundle, "--json", "--install", tmp_path / "device", env=no_tensorflow)  # as on a Pi
     assert done.returncode == 0, done.stderr
     verdict = json.loads(done.stdout)
     assert verdict["runtime"] == "litert" and verdict["golden"] == 300 and verdict["passed"]
     assert verdict["accuracy"] > 0.9 and abs(verdict["drop_pp"]) <= 0.5 and verdict["agreement"] >= 0.99
     assert verdict["float_max_error"] < 1e-5 and verdict["p50_us"] > 0 and verdict["speedup"] > 1.2
-    assert sorted(p.name for p in (tmp_path / "release").iterdir()) == sorted(
+    assert verdict["current"].startswith("releases/") and (tmp_path / "device" / "current").resolve().is_dir()
+    assert sorted(p.name for p in (tmp_path / "device" / "current").iterdir()) == sorted(
         [MANIFEST, "golden.npz", "model_float32.tflite", "model_int8.tflite"])
 
 
 def test_verify_fails_beyond_the_budget_and_on_a_corrupt_bundle(quick_export, mnist, tmp_path):
     strict = tmp_path / "strict.tar.gz"
     make_bundle(quick_export, mnist.test, strict, BundleOptions(target="onnx", golden=300, budget_pp=-100))
-    done = cli("verify", strict, "--unpack", tmp_path / "release")
+    done = cli("verify", strict, "--install", tmp_path / "device")
     assert done.returncode == 1 and "FAILED" in done.stdout and "onnxruntime" in done.stdout
-    assert not (tmp_path / "release").exists()  # nothing installed from a bundle that failed
+    assert not (tmp_path / "device").exists()  # nothing installed from a bundle that failed
     corrupt = tmp_path / "corrupt.tar.gz"
     _rewrite(strict, corrupt, lambda tar, n, d: _add(tar, n, d[::-1] if n == "model_int8.onnx" else d))
     assert_one_line_error(cli("verify", corrupt), "model_int8.onnx: sha256 differs")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from edgedigits.deploy.bundle import BundleOptions, make_bundle
-from edgedigits.deploy.fleet import Target, inventory_text, release_name
+from edgedigits.deploy.bundle import bundle_release as release_name
+from edgedigits.deploy.fleet import Target, inventory_text
 from tests.conftest import assert_one_line_error, cli, free_port
 
 SSHD = Path("/usr/sbin/sshd")
@@ -187,13 +188,27 @@ def test_deploy_by_host_with_the_users_ssh_config(fleet, sshd, tmp_path):
 
 
 def test_hosts_become_an_inventory_and_bad_ones_one_line_errors(tmp_path):
-    text = inventory_text([Target.parse("pi@cam:/srv/a"), Target.parse("pi@cam:/srv/b"), Target.parse("door")])
-    assert text.splitlines() == ['[edgedigits]', 'cam-0 ansible_host="cam" ansible_user="pi" edgedigits_dir="/srv/a"',
-                                 'cam-1 ansible_host="cam" ansible_user="pi" edgedigits_dir="/srv/b"',
-                                 'door ansible_host="door"']
+    text = inventory_text([Target.parse("pi@cam:/srv/a"), Target.parse("pi@cam:2222:~/b"), Target.parse("door")])
+    hosts = _inventory_vars(tmp_path, text)
+    assert hosts == {"cam-0": {"ansible_host": "cam", "ansible_user": "pi", "edgedigits_dir": "/srv/a"},
+                     "cam-1": {"ansible_host": "cam", "ansible_user": "pi", "ansible_port": 2222,
+                               "edgedigits_dir": "~/b"},
+                     "door": {"ansible_host": "door"}}
     bundle = tmp_path / "b.tar.gz"
     bundle.write_bytes(b"")
-    assert_one_line_error(cli("deploy", bundle, "--host", "pi@:/x"), "expected user@host[:dir]")
+    assert_one_line_error(cli("deploy", bundle, "--host", "pi@:/x"), "bad host ''", "expected [user@]host")
     assert_one_line_error(cli("deploy", bundle), "needs --host")
     assert_one_line_error(cli("deploy", tmp_path / "none.tar.gz", "--host", "pi@cam"), "bundle not found")
     assert_one_line_error(cli("deploy", bundle, "--inventory", tmp_path / "none.ini"), "inventory not found")
+
+
+def _inventory_vars(folder: Path, text: str) -> dict:
+    """Each host's variables as Ansible reads them from an inventory text (values marked unsafe unwrapped)."""
+    import json
+    path = folder / "inventory.yml"
+    path.write_text(text)
+    done = subprocess.run([str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(path), "--list"],
+                          capture_output=True, text=True, check=True)
+    hostvars = json.loads(done.stdout)["_meta"]["hostvars"]
+    return {host: {key: value["__ansible_unsafe"] if isinstance(value, dict) else value for key, value in
+                   variables.items()} for host, variables in hostvars.items()}

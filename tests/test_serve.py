@@ -149,7 +149,7 @@ def test_bad_requests_get_one_line_json_errors_and_serving_goes_on(long_video, q
         assert _get(base + "/api/status", headers={"Authorization": "Bearer wrong"})[0] == 401
         assert _get(base + "/api/status?token=s3cret")[0] == 200
         status, body = _get(base + "/api/predict", b"this is not an image", auth)
-        assert status == 400 and json.loads(body) == {"error": "the body is not a PNG or JPEG image"}
+        assert status == 400 and json.loads(body)["error"].startswith("the body is not a PNG or JPEG image")
         status, body = _get(base + "/api/predict", *_multipart("image", "x.png", b"\x89PNG broken"))
         assert status == 401
         status, body = _get(base + "/api/predict", os.urandom(5 << 20), auth)
