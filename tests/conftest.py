@@ -53,10 +53,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None
+        ) -> subprocess.CompletedProcess:
     """Run the real `edgedigits` command in a child process."""
     return subprocess.run([sys.executable, "-m", "edgedigits.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:

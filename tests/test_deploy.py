@@ -212,3 +212,41 @@ def _inventory_vars(folder: Path, text: str) -> dict:
     hostvars = json.loads(done.stdout)["_meta"]["hostvars"]
     return {host: {key: value["__ansible_unsafe"] if isinstance(value, dict) else value for key, value in
                    variables.items()} for host, variables in hostvars.items()}
+
+
+@pytest.mark.parametrize("host", [
+    "pi@h ansible_connection=local:/tmp/d; touch /tmp/d/PWNED",
+    'pi@h ansible_ssh_common_args="-oStrictHostKeyChecking=no"',
+    "pi@h\nevil ansible_connection=local ansible_become=true",
+    "pi@../../results/x",
+    "pi@h:/srv/{{lookup('pipe','touch X')}}",
+    "pi@h:/srv/$(touch X)",
+])
+def test_hosts_that_would_reach_a_shell_or_set_variables_are_refused(tmp_path, host):
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(b"")
+    done = cli("deploy", bundle, "--host", host, cwd=tmp_path)
+    assert_one_line_error(done, "--host", "expected [user@]host")
+    assert "PLAY" not in done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
+
+
+@pytest.mark.parametrize("name", ["s$(touch PWNED).tar.gz", "r{{lookup('pipe','touch X')}}.tar.gz",
+                                  "with $1 and spaces.tar.gz"])
+def test_bundle_names_are_data_on_the_workstation_and_the_device(fleet, tmp_path, name):
+    bundles, targets, inventory = fleet
+    odd = shutil.copy(bundles["pi"], tmp_path / name)
+    done = cli("deploy", odd, "--inventory", inventory, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for device in targets.values():
+        assert (device / "current").resolve().is_dir() and _current(device) == f"releases/{release_name(odd)}"
+        assert not list(device.rglob("PWNED")) and not list(device.rglob("X"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing ran on the workstation either
+
+
+def test_inventory_names_cannot_move_result_files(fleet, sshd, tmp_path):
+    bundles, _, _ = fleet
+    device = tmp_path / "device"
+    inventory = _inventory(sshd, tmp_path / "inventory.ini", {"edge/../../../escape": device})
+    done = cli("deploy", bundles["pi"], "--inventory", inventory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("edge/../../../escape: current -> releases/")
