@@ -1,7 +1,10 @@
 """The live pipeline on rendered footage, per condition: F1, recall, precision, wrong labels, frame time.
 
-Usage: python benchmarks/live.py MODEL [--frames 100] [--conditions plain ruled ...] [--out artifacts/bench_live]
-Also writes how frame time grows with the digits in a frame (one batched inference per frame).
+Usage: python benchmarks/live.py MODEL [--frames 100] [--split held-out] [--conditions plain ruled ...]
+                                  [--out artifacts/bench_live]
+Seeds are split: the tuning split (seed 1) is what the reader was developed on; the held-out split (seed 1001)
+was never looked at while tuning, and is what the goals are judged on. Scenes without digits count false digits
+per 100 frames. Also writes how frame time grows with the digits in a frame (one batched inference per frame).
 """
 from __future__ import annotations
 
@@ -13,9 +16,15 @@ import numpy as np
 
 from edgedigits.data import load_mnist
 from edgedigits.device.live import RunOptions, load_model, read_digits
-from edgedigits.footage import CONDITIONS, HARD, FootageOptions, Score, render_frames, score_frame
+from edgedigits.footage import BLANK, CONDITIONS, HARD, FootageOptions, Score, render_frames, score_frame
 
 from common import save
+
+SEEDS = {"tuning": 1, "held-out": 1001}
+# F1 goals per condition (the live issues'); scenes without digits: at most 1 false digit per 100 frames.
+GOALS = {"plain": 0.97, "desk": 0.97, "desk_ruled_blue": 0.90, "grid": 0.90, "grid_desk": 0.90, "form": 0.90,
+         **{condition: 0.85 for condition in HARD}}
+MAX_FALSE_PER_100 = 1.0
 
 
 def evaluate(model, test, condition: str, frames: int, seed: int, min_score: float,
@@ -51,21 +60,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--split", choices=list(SEEDS), default="held-out")
     parser.add_argument("--min-score", type=float, default=RunOptions.min_score)
     parser.add_argument("--steady", action="store_true", help="score crops by their least sure moved copy")
     parser.add_argument("--conditions", nargs="*", default=list(CONDITIONS))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     model, test = load_model(args.model), load_mnist().test
-    lines = ["| condition | digits | F1 | recall | precision | wrong labels | missed | false | p50 ms/frame | goal |",
+    lines = [f"{args.split} split (seed {SEEDS[args.split]}), {args.frames} frames a condition", "",
+             "| condition | digits | F1 | recall | precision | wrong labels | missed | false | p50 ms/frame | goal |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     rows = []
     for condition in args.conditions:
         start = time.perf_counter()
-        score, totals = evaluate(model, test, condition, args.frames, args.seed, args.min_score, args.steady)
-        goal = 0.97 if condition == "plain" else 0.85 if condition in HARD else None
-        verdict = "—" if goal is None else f"≥ {goal} {'met' if score.f1 >= goal else 'MISSED'}"
+        score, totals = evaluate(model, test, condition, args.frames, SEEDS[args.split], args.min_score, args.steady)
+        goal = GOALS.get(condition)
+        if condition in BLANK:
+            per_100 = 100 * score.false_positives / args.frames
+            verdict = f"{per_100:.1f} false / 100 frames, ≤ {MAX_FALSE_PER_100} {'met' if per_100 <= MAX_FALSE_PER_100 else 'MISSED'}"
+        else:
+            verdict = "—" if goal is None else f"≥ {goal} {'met' if score.f1 >= goal else 'MISSED'}"
         lines.append(f"| {condition} | {score.truth} | {score.f1:.3f} | {score.recall:.1%} | {score.precision:.1%} | "
                      f"{score.wrong_label} | {score.missed} | {score.false_positives} | {np.median(totals):.1f} | {verdict} |")
         rows.append({"condition": condition, "f1": score.f1, "recall": score.recall, "precision": score.precision,

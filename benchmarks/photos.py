@@ -1,0 +1,144 @@
+"""Real photographs, the final judge of the live reader: ../shared/photos (phone and webcam photos of puzzle
+grids, handwritten numbers, a note on a desk) and OpenCV's own samples/data/sudoku.png, read by edgedigits and by
+OpenCV's digits_video.py sample (benchmarks/opencv_sample.py) side by side.
+
+Two scores: labels per photo (the digits read against the photo's true digits, label by label, as the photos'
+README suggests: no boxes needed) and, for puzzles, cells of the grid found in the photo (each true digit must be
+read in its own cell; a digit read in an empty cell or outside the grid is false).
+Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
+Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from edgedigits.device.layout import find_grid
+from edgedigits.device.live import RunOptions, load_model, read_digits
+from edgedigits.footage import Score
+from edgedigits.images import read_image
+
+from common import save
+from versus_opencv import SAMPLES, SYSTEM_PYTHON
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+SUDOKU = SAMPLES.parent / "data" / "sudoku.png"
+SUDOKU_GRID = [[0, 0, 0, 6, 0, 4, 7, 0, 0], [7, 0, 6, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 0, 5, 0, 8, 0],
+               [0, 7, 0, 0, 2, 0, 0, 9, 3], [8, 0, 0, 0, 0, 0, 0, 0, 5], [4, 3, 0, 0, 1, 0, 0, 7, 0],
+               [0, 5, 0, 2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 2, 0, 8], [0, 0, 2, 3, 0, 1, 0, 0, 0]]
+
+
+@dataclass
+class Photo:
+    path: Path
+    digits: str  # every true digit of the photo, in any order
+    grid: list[list[int]] | None = None  # a puzzle's cells, 0 where empty
+
+
+def photos(folder: Path) -> list[Photo]:
+    """The photos of a folder with its truth.json, and sudoku.png where opencv-doc is installed."""
+    found = []
+    for entry in json.loads((folder / "truth.json").read_text()):
+        grid = entry.get("grid")
+        digits = "".join(str(d) for row in grid for d in row if d) if grid else "".join(entry["lines"])
+        found.append(Photo(folder / entry["photo"], digits, grid))
+    if SUDOKU.exists():
+        found.append(Photo(SUDOKU, "".join(str(d) for row in SUDOKU_GRID for d in row if d), SUDOKU_GRID))
+    return found
+
+
+def label_score(read: list[dict], truth: str) -> Score:
+    """The labels read against the true digits, label by label."""
+    found, true = Counter(d["label"] for d in read), Counter(truth)
+    correct = sum((found & true).values())
+    return Score(truth=len(truth), found=sum(found.values()), correct=correct, missed=len(truth) - correct,
+                 false_positives=sum(found.values()) - correct)
+
+
+def cell_score(read: list[dict], photo: Photo) -> Score | None:
+    """Each true digit against what was read in its cell of the grid found in the photo (None: no grid found)."""
+    grid = find_grid(cv2.cvtColor(read_image(photo.path), cv2.COLOR_BGR2GRAY))
+    if grid is None:
+        return None
+    cells: dict[tuple[int, int], dict] = {}
+    outside = 0
+    for digit in read:
+        x, y, w, h = digit["box"]
+        cell = grid.cell(x + w / 2, y + h / 2)
+        if cell is None:
+            outside += 1
+        elif digit.get("score", 1) >= cells.get(cell, {}).get("score", -1):
+            cells[cell] = digit
+    score = Score(truth=sum(1 for row in photo.grid for d in row if d), found=len(cells))
+    for (row, column), digit in cells.items():
+        true = photo.grid[row][column]
+        score.correct += digit["label"] == str(true)
+        score.wrong_label += bool(true) and digit["label"] != str(true)
+        score.false_positives += not true
+    score.missed = score.truth - score.correct - score.wrong_label
+    return score
+
+
+def ours(model, paths: list[Path]) -> list[list[dict]]:
+    return [read_digits(read_image(path), model, RunOptions.min_score)[0] for path in paths]
+
+
+def sample(paths: list[Path]) -> list[list[dict]] | None:
+    """OpenCV's sample on the same photos, or None where Debian's python3-opencv and opencv-doc are missing."""
+    if not (SAMPLES.exists() and Path(SYSTEM_PYTHON).exists()):
+        return None
+    done = subprocess.run([SYSTEM_PYTHON, str(Path(__file__).with_name("opencv_sample.py")), str(SAMPLES),
+                           *map(str, paths)], capture_output=True, text=True, check=True)
+    return [json.loads(line)["digits"] for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def _cells(score: Score | None) -> str:
+    return "no grid found" if score is None else f"{score.correct}/{score.truth}, {score.false_positives} false"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--photos", type=Path, default=PHOTOS)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    chosen = photos(args.photos)
+    paths = [photo.path for photo in chosen]
+    mine, theirs = ours(load_model(args.model), paths), sample(paths)
+    rows, totals = [], {"ours": Score(), "sample": Score()}
+    lines = ["| photo | digits | F1 | read | false | cells | sample F1 | sample read | sample cells |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---|"]
+    for index, photo in enumerate(chosen):
+        row = {"photo": photo.path.name, "digits": len(photo.digits)}
+        for who, read in (("ours", mine[index]), ("sample", theirs[index] if theirs else None)):
+            if read is None:
+                continue
+            labels = label_score(read, photo.digits)
+            cells = cell_score(read, photo) if photo.grid else None
+            total = totals[who]
+            for field in ("truth", "found", "correct", "missed", "false_positives"):
+                setattr(total, field, getattr(total, field) + getattr(labels, field))
+            row[who] = {"f1": round(labels.f1, 3), "correct": labels.correct, "false": labels.false_positives,
+                        "cells": None if cells is None else {"correct": cells.correct, "truth": cells.truth,
+                                                             "false": cells.false_positives}}
+        rows.append(row)
+        other = row.get("sample")
+        lines.append(f"| {photo.path.name} | {len(photo.digits)} | {row['ours']['f1']:.3f} | {row['ours']['correct']} "
+                     f"| {row['ours']['false']} | {_cells(cell_score(mine[index], photo)) if photo.grid else '—'} | "
+                     + (f"{other['f1']:.3f} | {other['correct']} | "
+                        f"{_cells(cell_score(theirs[index], photo)) if photo.grid else '—'} |" if other else "— | — | — |"))
+    lines.append(f"| all | {totals['ours'].truth} | {totals['ours'].f1:.3f} | {totals['ours'].correct} | "
+                 f"{totals['ours'].false_positives} | | " + (f"{totals['sample'].f1:.3f} | {totals['sample'].correct} | |"
+                                                               if theirs else "— | — | |"))
+    save(args.out, "photos", "\n".join(lines) + "\n", rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The layout of a frame: a page lying on a darker desk, and printed grids (puzzles, tables) as four corners."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Grid:
+    corners: np.ndarray  # 4x2 float32: top-left, top-right, bottom-right, bottom-left, in frame pixels
+    rows: int = 9
+    columns: int = 9
+
+    def cell(self, x: float, y: float) -> tuple[int, int] | None:
+        """The (row, column) holding a frame point, or None outside the grid."""
+        square = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
+        u, v = cv2.perspectiveTransform(np.float32([[[x, y]]]),
+                                        cv2.getPerspectiveTransform(self.corners, square))[0, 0]
+        if not (0 <= u < 1 and 0 <= v < 1):
+            return None
+        return int(v * self.rows), int(u * self.columns)
+
+
+def _ordered(points: np.ndarray) -> np.ndarray:
+    """Four points as top-left, top-right, bottom-right, bottom-left."""
+    points = points.reshape(4, 2).astype(np.float32)
+    total, difference = points.sum(axis=1), np.diff(points, axis=1).ravel()
+    return np.float32([points[total.argmin()], points[difference.argmin()], points[total.argmax()],
+                       points[difference.argmax()]])
+
+
+def find_grid(gray: np.ndarray, min_area: float = 0.1, max_fill: float = 0.5) -> Grid | None:
+    """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
+    or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
+    page, a shadow) is not a grid."""
+    block = max(3, min(gray.shape) // 16 | 1)
+    # Lines are the darkest thing on the page; a soft shadow beside a grid is not: it must not join the outline.
+    low, high = np.percentile(gray[::2, ::2], (5, 95))
+    binary = cv2.adaptiveThreshold(cv2.GaussianBlur(gray, (3, 3), 0), 255, cv2.ADAPTIVE_THRESH_MEAN_C,
+                                   cv2.THRESH_BINARY_INV, block, max(7.0, 0.15 * (high - low)))
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    frame_area = gray.shape[0] * gray.shape[1]
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
+        area = cv2.contourArea(contour)
+        if area < min_area * frame_area:
+            break
+        hull = cv2.convexHull(contour)
+        outline = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+        if len(outline) != 4 or not cv2.isContourConvex(outline):
+            continue
+        inside = np.zeros_like(binary)
+        cv2.fillConvexPoly(inside, outline, 255)
+        if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
+            return Grid(_ordered(outline))
+    return None
+
+
+def frontal(gray: np.ndarray, grid: Grid, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """The grid seen from the front, as large as it is in the frame (at most `most` px a side), and the
+    homography that maps its pixels back to the frame's."""
+    corners = grid.corners
+    side = int(min(most, max(np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1))))
+    square = np.float32([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]])
+    return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(corners, square), (side, side)),
+            cv2.getPerspectiveTransform(square, corners))
+
+
+@dataclass(frozen=True)
+class Page:
+    outline: np.ndarray  # convex polygon (N, 1, 2) int32 in the pixels of the image it was found in
+
+
+def find_page(gray: np.ndarray, min_area: float = 0.08, max_area: float = 0.95, contrast: float = 0.6) -> Page | None:
+    """The page, when its edge is in view: the largest bright region, covering between `min_area` and
+    `max_area` of the image, beside surroundings darker than `contrast` times its own brightness (a desk, not
+    the page's own shadow)."""
+    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
+    split, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    # Halfway between Otsu's split and the bright side's median: a desk's highlights stay below, paper above.
+    _, bright = cv2.threshold(blurred, (split + np.median(blurred[blurred > split])) / 2, 255, cv2.THRESH_BINARY)
+    # Highlights of a textured desk touch the page here and there: cut such thin bridges first.
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, 8)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    share = stats[largest, cv2.CC_STAT_AREA] / gray.size
+    if not min_area <= share <= max_area:
+        return None
+    page = labels == largest
+    if np.median(blurred[~page]) > contrast * np.median(blurred[page]):
+        return None
+    contours, _ = cv2.findContours(page.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return Page(cv2.convexHull(max(contours, key=cv2.contourArea)))

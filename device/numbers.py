@@ -1,0 +1,36 @@
+"""Numbers: digits that stand together in a line of writing, read left to right."""
+from __future__ import annotations
+
+GAP = 0.8  # of the digits' height: a wider gap between two digits of a line starts a new number
+
+
+def _same_line(a: dict, b: dict) -> bool:
+    """Two digits of like height whose rows overlap by at least half the smaller one."""
+    (_, ay, _, ah), (_, by, _, bh) = a["box"], b["box"]
+    overlap = min(ay + ah, by + bh) - max(ay, by)
+    return overlap >= 0.5 * min(ah, bh) and max(ah, bh) <= 1.6 * min(ah, bh)
+
+
+def group_numbers(digits: list[dict]) -> list[dict]:
+    """The numbers of two or more digits among a frame's digits (box, label, score), in reading order: each
+    with its box, its text and its least sure digit's score."""
+    numbers: list[list[dict]] = []
+    for digit in sorted(digits, key=lambda d: d["box"][0]):
+        x, _, _, h = digit["box"]
+        for number in numbers:
+            last = number[-1]
+            lx, _, lw, lh = last["box"]
+            if _same_line(last, digit) and x - (lx + lw) <= GAP * max(h, lh) and x >= lx:
+                number.append(digit)
+                break
+        else:
+            numbers.append([digit])
+    found = []
+    for number in (n for n in numbers if len(n) >= 2):
+        x0 = min(d["box"][0] for d in number)
+        y0 = min(d["box"][1] for d in number)
+        x1 = max(d["box"][0] + d["box"][2] for d in number)
+        y1 = max(d["box"][1] + d["box"][3] for d in number)
+        found.append({"box": [x0, y0, x1 - x0, y1 - y0], "text": "".join(d["label"] for d in number),
+                      "score": min(d["score"] for d in number)})
+    return sorted(found, key=lambda n: (n["box"][1] // max(1, n["box"][3]), n["box"][0]))
