@@ -31,15 +31,37 @@ def _ordered(points: np.ndarray) -> np.ndarray:
                        points[difference.argmax()]])
 
 
-def find_grid(gray: np.ndarray, min_area: float = 0.1, max_fill: float = 0.5) -> Grid | None:
+@dataclass(frozen=True)
+class View:
+    """A small, softened copy of a frame and its histogram: what the page and grid searches both read."""
+    soft: np.ndarray
+    histogram: np.ndarray  # 256 pixel counts
+
+    @classmethod
+    def of(cls, small: np.ndarray) -> "View":
+        soft = cv2.GaussianBlur(small, (3, 3), 0)
+        return cls(soft, cv2.calcHist([soft], [0], None, [256], [0, 256]).ravel())
+
+    def percentile(self, share: float) -> int:
+        cumulative = np.cumsum(self.histogram)
+        return int(np.searchsorted(cumulative, share * cumulative[-1]))
+
+    def mean(self, low: int, high: int) -> float:
+        """The mean of the pixels from `low` to `high` (inclusive), from the histogram."""
+        counts = self.histogram[low:high + 1]
+        return float(np.dot(counts, np.arange(low, high + 1)) / max(1.0, counts.sum()))
+
+
+def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid | None:
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
     page, a shadow) is not a grid."""
+    gray = view.soft
     block = max(3, min(gray.shape) // 16 | 1)
     # Lines are the darkest thing on the page; a soft shadow beside a grid is not: it must not join the outline.
-    low, high = np.percentile(gray[::2, ::2], (5, 95))
-    binary = cv2.adaptiveThreshold(cv2.GaussianBlur(gray, (3, 3), 0), 255, cv2.ADAPTIVE_THRESH_MEAN_C,
-                                   cv2.THRESH_BINARY_INV, block, max(7.0, 0.15 * (high - low)))
+    low, high = view.percentile(0.05), view.percentile(0.95)
+    binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block,
+                                   max(7.0, 0.15 * (high - low)))
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     frame_area = gray.shape[0] * gray.shape[1]
     for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
@@ -72,25 +94,34 @@ class Page:
     outline: np.ndarray  # convex polygon (N, 1, 2) int32 in the pixels of the image it was found in
 
 
-def find_page(gray: np.ndarray, min_area: float = 0.08, max_area: float = 0.95, contrast: float = 0.6) -> Page | None:
+def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contrast: float = 0.6) -> Page | None:
     """The page, when its edge is in view: the largest bright region, covering between `min_area` and
-    `max_area` of the image, beside surroundings darker than `contrast` times its own brightness (a desk, not
-    the page's own shadow)."""
-    blurred = cv2.GaussianBlur(gray, (5, 5), 0)
+    `max_area` of the image, beside surroundings darker than `contrast` times its own brightness, with a corner
+    of its own inside the image (a shadow across a page has its edge from border to border, and no corner)."""
+    gray = blurred = view.soft
     split, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    # Halfway between Otsu's split and the bright side's median: a desk's highlights stay below, paper above.
-    _, bright = cv2.threshold(blurred, (split + np.median(blurred[blurred > split])) / 2, 255, cv2.THRESH_BINARY)
-    # Highlights of a textured desk touch the page here and there: cut such thin bridges first.
+    split = int(split)
+    # Most frames show no desk: too little is dark, or it is not much darker than the paper. Both are cheap to see.
+    if view.histogram[split + 1:].sum() > max_area * gray.size:
+        return None
+    paper = view.mean(split + 1, 255)
+    if view.mean(0, split) > contrast * paper:
+        return None
+    # Halfway between Otsu's split and the paper: a desk's highlights stay below, paper above; and highlights
+    # of a textured desk that touch the page here and there are cut off by an opening.
+    _, bright = cv2.threshold(blurred, (split + paper) / 2, 255, cv2.THRESH_BINARY)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, 8)
     if count < 2:
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    share = stats[largest, cv2.CC_STAT_AREA] / gray.size
-    if not min_area <= share <= max_area:
+    if not min_area <= stats[largest, cv2.CC_STAT_AREA] / gray.size <= max_area:
         return None
     page = labels == largest
-    if np.median(blurred[~page]) > contrast * np.median(blurred[page]):
-        return None
     contours, _ = cv2.findContours(page.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return Page(cv2.convexHull(max(contours, key=cv2.contourArea)))
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
+    height, width = gray.shape
+    away = 0.04 * min(width, height)
+    inner = [(x, y) for x, y in corners if away < x < width - 1 - away and away < y < height - 1 - away]
+    return Page(hull) if inner else None

@@ -32,6 +32,21 @@ def quick_export(mnist, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def quick_world(mnist, tmp_path_factory) -> Path:
+    """live_cnn trained for 3 epochs on a small world data set (11 classes: N is "not a digit"), converted."""
+    from edgedigits.convert.export import ConvertOptions, convert
+    from edgedigits.data import Dataset
+    from edgedigits.train.trainer import TrainConfig, train
+    from edgedigits.train.world import world_dataset
+    run_dir = tmp_path_factory.mktemp("quick_world") / "live_cnn"
+    small = Dataset(mnist.train.head(15000), mnist.test.head(2000))
+    data = world_dataset(small, printed=8000, negative=8000, seed=1)
+    train(TrainConfig(model="live_cnn", epochs=3, seed=1), data, run_dir)
+    convert(run_dir, mnist, ConvertOptions(report=False))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
 def no_tensorflow(tmp_path_factory) -> dict:
     """An environment in which TensorFlow, Keras and tf2onnx cannot be imported, as on a Pi."""
     folder = tmp_path_factory.mktemp("no_tensorflow")

@@ -22,6 +22,7 @@ WORLD_CLASSES = (*CLASSES, NOT_A_DIGIT)
 NOT_A_DIGIT_LABEL = len(CLASSES)
 # Letters not written like any digit (no O, I, l, S, Z, B, G, q, g, b, D, s, z, o, i, j, J, T, Y, y, t).
 LETTERS = "ACEFHKMNPRUVWXacefhkmnpruvwx"
+MIN_NEGATIVE_ASPECT = 0.5  # width / height below which a crop could be a 1
 
 
 def _pad(ink: np.ndarray, rng: np.random.Generator, most: int = 12) -> np.ndarray:
@@ -151,12 +152,23 @@ def _speck(rng: np.random.Generator) -> np.ndarray:
     return ink
 
 
+def _wide_enough(ink: np.ndarray) -> bool:
+    """Whether a negative is unlike a 1: anything as narrow as an upright stroke is a 1 to a reader (the
+    right half of a 4, a page's edge), so such bars are left to the finder's page and line search."""
+    _, _, w, h = cv2.boundingRect(ink)
+    return w >= MIN_NEGATIVE_ASPECT * h
+
+
 def negatives(fonts: list[Renderer], mnist: Split, count: int, rng: np.random.Generator) -> Split:
     makers: list[Callable[[], np.ndarray]] = [
         lambda: _lines(rng), lambda: _lines(rng), lambda: _edge(rng), lambda: _scribble(rng),
         lambda: _letters(fonts, rng), lambda: _letters(fonts, rng), lambda: _half(mnist, rng),
         lambda: _two_digits(mnist, rng), lambda: _speck(rng)]
-    images = [normalize_crop(makers[rng.integers(len(makers))]()) for _ in range(count)]
+    images = []
+    while len(images) < count:
+        ink = makers[rng.integers(len(makers))]()
+        if _wide_enough(ink):
+            images.append(normalize_crop(ink))
     return Split(np.stack(images), np.full(count, NOT_A_DIGIT_LABEL, np.uint8))
 
 
