@@ -18,9 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
-from edgedigits.device.layout import find_grid
+from edgedigits.device.detect import find_frame_grid
 from edgedigits.device.live import RunOptions, load_model, read_digits
 from edgedigits.footage import Score
 from edgedigits.images import read_image
@@ -64,7 +62,7 @@ def label_score(read: list[dict], truth: str) -> Score:
 
 def cell_score(read: list[dict], photo: Photo) -> Score | None:
     """Each true digit against what was read in its cell of the grid found in the photo (None: no grid found)."""
-    grid = find_grid(cv2.cvtColor(read_image(photo.path), cv2.COLOR_BGR2GRAY))
+    grid = find_frame_grid(read_image(photo.path))
     if grid is None:
         return None
     cells: dict[tuple[int, int], dict] = {}

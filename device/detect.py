@@ -256,6 +256,12 @@ def _grid(view: View) -> Grid | None:
     return None if grid is None else Grid(grid.corners * 4 + 1.5)
 
 
+def find_frame_grid(frame: np.ndarray) -> Grid | None:
+    """The printed grid of a frame, in its pixels, as find_digits finds it."""
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return _grid(View.of(_quarter(gray)))
+
+
 def _mapped(box: tuple[int, int, int, int], homography: np.ndarray) -> tuple[int, int, int, int]:
     x, y, w, h = box
     corners = np.float32([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]])

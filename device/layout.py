@@ -79,11 +79,11 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid 
     return None
 
 
-def frontal(gray: np.ndarray, grid: Grid, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """The grid seen from the front, as large as it is in the frame (at most `most` px a side), and the
-    homography that maps its pixels back to the frame's."""
+def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """The grid seen from the front, as large as it is in the frame but at least `least` px a side (a 9x9
+    puzzle's digits then stand 30 px or more) and at most `most`, and the homography back to the frame."""
     corners = grid.corners
-    side = int(min(most, max(np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1))))
+    side = int(np.clip(max(np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1)), least, most))
     square = np.float32([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]])
     return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(corners, square), (side, side)),
             cv2.getPerspectiveTransform(square, corners))
