@@ -231,19 +231,21 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     half = _half(gray)
     view = View.of(_half(half))
     page = find_page(view) if options.pages else None
+    rest = gray  # what is read outside any grid
     if page is not None:  # the threshold and the polarity come from the page alone, not from the desk's texture
         options = replace(options, dark=True if options.dark is None else options.dark)
-        gray, half = _paper_around(gray, page), None
+        rest, half = _paper_around(gray, page), None
     grid = _grid(view) if options.grids else None
     inside: list[Candidate] = []
     if grid is not None:
+        # From the frame itself: a grid's shadowed corner may lie outside what was taken for the page.
         square, back = frontal(gray, grid)
         # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines).
         inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40))
         for candidate in inside:
             candidate.box = _mapped(candidate.box, back)
-        gray, half = _painted_over(gray, grid), None
-    outside = _candidates(gray, options, half if options.scale == 0.5 else None)
+        rest, half = _painted_over(rest, grid), None
+    outside = _candidates(rest, options, half if options.scale == 0.5 else None)
     groups = 1 + max((c.group for c in inside), default=-1)
     for candidate in outside:
         candidate.group += groups
