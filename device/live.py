@@ -137,10 +137,10 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         crops = np.array([c.crop for c in candidates])
         scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
-        # A crop read as "not a digit" counts as no digit at all when a blob's readings (whole or split) compete.
-        sure_digit = [0.0 if model.classes[label] == NOT_A_DIGIT else score for label, score in zip(labels, surest)]
-        for i in choose_reading(candidates, sure_digit):
-            if sure_digit[i] >= min_score:
+        # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
+        # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
+        for i in choose_reading(candidates, surest):
+            if surest[i] >= min_score and model.classes[labels[i]] != NOT_A_DIGIT:
                 digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],
                                "score": round(surest[i], 4)})
     done = time.perf_counter()
