@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgedigits.data import load_mnist
 from edgedigits.device.live import RunOptions, load_model, read_digits
-from edgedigits.footage import BLANK, CONDITIONS, HARD, FootageOptions, Score, render_frames, score_frame
+from edgedigits.device.numbers import group_numbers
+from edgedigits.footage import BLANK, CONDITIONS, HARD, FootageOptions, Score, iou, render_frames, score_frame
 
 from common import save
 
@@ -27,16 +29,30 @@ GOALS = {"plain": 0.97, "desk": 0.97, "desk_ruled_blue": 0.90, "grid": 0.90, "gr
 MAX_FALSE_PER_100 = 1.0
 
 
+@dataclass
+class Numbers:
+    truth: int = 0  # numbers of two or more digits in the footage (true digits grouped as the reader groups)
+    exact: int = 0  # of them, read with exactly their text at their place (IoU >= 0.5)
+
+    def add(self, digits: list[dict], truth: list) -> None:
+        true = group_numbers([{"box": list(t.box), "label": t.label, "score": 1.0} for t in truth])
+        read = group_numbers(digits)
+        self.truth += len(true)
+        self.exact += sum(any(n["text"] == r["text"] and iou(tuple(n["box"]), tuple(r["box"])) >= 0.5
+                              for r in read) for n in true)
+
+
 def evaluate(model, test, condition: str, frames: int, seed: int, min_score: float,
-             steady: bool = False) -> tuple[Score, list[float]]:
-    score, totals = Score(), []
+             steady: bool = False) -> tuple[Score, list[float], Numbers]:
+    score, totals, numbers = Score(), [], Numbers()
     # A new page every 2 frames: many different digits, so one odd digit does not weigh ten frames.
     options = FootageOptions(condition=condition, frames=frames, frames_per_scene=2, seed=seed)
     for frame, truth in render_frames(test, options):
         digits, ms = read_digits(frame, model, min_score, steady)
         score_frame(digits, truth, score)
+        numbers.add(digits, truth)
         totals.append(ms["total"])
-    return score, totals
+    return score, totals, numbers
 
 
 def batching(model, test, frames: int, min_score: float) -> list[str]:
@@ -68,12 +84,14 @@ def main() -> None:
     args = parser.parse_args()
     model, test = load_model(args.model), load_mnist().test
     lines = [f"{args.split} split (seed {SEEDS[args.split]}), {args.frames} frames a condition", "",
-             "| condition | digits | F1 | recall | precision | wrong labels | missed | false | p50 ms/frame | goal |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| condition | digits | F1 | recall | precision | wrong labels | missed | false | numbers exact | "
+             "p50 ms/frame | goal |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     rows = []
     for condition in args.conditions:
         start = time.perf_counter()
-        score, totals = evaluate(model, test, condition, args.frames, SEEDS[args.split], args.min_score, args.steady)
+        score, totals, numbers = evaluate(model, test, condition, args.frames, SEEDS[args.split], args.min_score,
+                                          args.steady)
+        exact = f"{numbers.exact / numbers.truth:.0%} of {numbers.truth}" if numbers.truth else "—"
         goal = GOALS.get(condition)
         if condition in BLANK:
             per_100 = 100 * score.false_positives / args.frames
@@ -81,9 +99,11 @@ def main() -> None:
         else:
             verdict = "—" if goal is None else f"≥ {goal} {'met' if score.f1 >= goal else 'MISSED'}"
         lines.append(f"| {condition} | {score.truth} | {score.f1:.3f} | {score.recall:.1%} | {score.precision:.1%} | "
-                     f"{score.wrong_label} | {score.missed} | {score.false_positives} | {np.median(totals):.1f} | {verdict} |")
+                     f"{score.wrong_label} | {score.missed} | {score.false_positives} | {exact} | "
+                     f"{np.median(totals):.1f} | {verdict} |")
         rows.append({"condition": condition, "f1": score.f1, "recall": score.recall, "precision": score.precision,
                      **{k: getattr(score, k) for k in ("truth", "wrong_label", "missed", "false_positives")},
+                     "numbers": numbers.truth, "numbers_exact": numbers.exact,
                      "p50_ms": float(np.median(totals)), "seconds": time.perf_counter() - start})
         print(lines[-1], flush=True)
     table = "\n".join(lines + ["", *batching(model, test, args.frames, args.min_score)]) + "\n"

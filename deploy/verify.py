@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedigits import EdgeDigitsError
 from edgedigits.deploy import release
 from edgedigits.deploy.bundle import golden_split, open_bundle
 from edgedigits.device.bench import interleaved_latency_us

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedigits import EdgeDigitsError
 from edgedigits.data import Split
 from edgedigits.device.runtime import Classifier, load_artifact, predict_all
 from edgedigits.manifest import Manifest, write_atomic

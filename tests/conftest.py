@@ -40,7 +40,7 @@ def quick_world(mnist, tmp_path_factory) -> Path:
     from edgedigits.train.world import world_dataset
     run_dir = tmp_path_factory.mktemp("quick_world") / "live_cnn"
     small = Dataset(mnist.train.head(15000), mnist.test.head(2000))
-    data = world_dataset(small, printed=8000, negative=8000, seed=1)
+    data = world_dataset(small, printed=8000, negative=8000, turned=4000, seed=1)
     train(TrainConfig(model="live_cnn", epochs=3, seed=1), data, run_dir)
     convert(run_dir, mnist, ConvertOptions(report=False))
     return run_dir

@@ -41,10 +41,10 @@ def test_world_data_adds_printed_digits_and_not_a_digit_in_held_out_fonts(mnist)
     assert train_fonts and test_fonts
     assert not {family(f.path) for f in train_fonts} & {family(f.path) for f in test_fonts}
     small = Dataset(mnist.train.head(2000), mnist.test.head(500))
-    data = world_dataset(small, printed=1000, negative=800, seed=3)
+    data = world_dataset(small, printed=1000, negative=800, turned=500, seed=3)
     assert data.classes == WORLD_CLASSES and data.classes[NOT_A_DIGIT_LABEL] == "N"
-    assert len(data.train) == 3800 and np.bincount(data.train.labels)[NOT_A_DIGIT_LABEL] == 800
-    assert len(data.test) == 500 + 200 + 160 and data.train.images.shape[1:] == (28, 28)
+    assert len(data.train) == 4300 and np.bincount(data.train.labels)[NOT_A_DIGIT_LABEL] == 800
+    assert len(data.test) == 500 + 100 + 200 + 160 and data.train.images.shape[1:] == (28, 28)
 
 
 def test_a_page_on_a_desk_is_found_and_a_shadow_or_a_full_page_is_not(mnist):

@@ -33,7 +33,7 @@ def _camera(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """What a camera and the digit finder do to ink: a little rotation, shear and scale, stroke weight, blur."""
     ink = _pad(ink, rng, 16)
     h, w = ink.shape
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), 1.0)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-15, 15), 1.0)
     matrix[0, 1] += rng.uniform(-0.2, 0.2)
     matrix[0] *= rng.uniform(0.8, 1.15)  # narrower or wider type
     ink = cv2.warpAffine(ink, matrix, (w, h), flags=cv2.INTER_LINEAR)
@@ -60,6 +60,17 @@ def _touching_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         y = int(rng.choice([rng.integers(0, 3), h - 1 - rng.integers(0, 3)]))
         cv2.line(ink, (0, y), (int(w * rng.uniform(0.3, 1)), y), 255, thickness)
     return ink
+
+
+def turned_digits(mnist: Split, count: int, rng: np.random.Generator, degrees: float = 25) -> Split:
+    """Handwritten digits on a page turned on the desk: MNIST digits turned by up to `degrees` either way."""
+    chosen = rng.integers(0, len(mnist), count)
+    images = []
+    for index in chosen:
+        digit = cv2.copyMakeBorder(mnist.images[index], 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=0)
+        turn = cv2.getRotationMatrix2D((22, 22), rng.uniform(-degrees, degrees), 1.0)
+        images.append(normalize_crop(cv2.warpAffine(digit, turn, (44, 44), flags=cv2.INTER_LINEAR)))
+    return Split(np.stack(images), mnist.labels[chosen])
 
 
 def printed_digits(fonts: list[Renderer], count: int, rng: np.random.Generator) -> Split:
@@ -178,17 +189,19 @@ def _joined(*splits: Split, rng: np.random.Generator) -> Split:
     return Split(images[order], labels[order])
 
 
-def world_dataset(mnist: Dataset, printed: int = 30_000, negative: int = 24_000, seed: int = 0) -> Dataset:
-    """MNIST plus printed digits and "not a digit" crops; the test split's printed digits are in held-out
-    font families and its negatives drawn afresh (a fifth as many of each as for training)."""
+def world_dataset(mnist: Dataset, printed: int = 30_000, negative: int = 24_000, turned: int = 20_000,
+                  seed: int = 0) -> Dataset:
+    """MNIST plus turned handwritten digits, printed digits and "not a digit" crops; the test split's printed
+    digits are in held-out font families, the rest drawn afresh (a fifth as many of each as for training)."""
     train_fonts, test_fonts = split_fonts(digit_fonts())
     if not train_fonts:
         raise EdgeDigitsError("no font with digits found (matplotlib ships DejaVu; or apt-get install fonts-dejavu)")
     print(f"world data: {len(train_fonts)} fonts for training, {len(test_fonts)} held out "
           f"({', '.join(sorted({family(f.path) for f in test_fonts}))})", file=sys.stderr)
     rng, test_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)
-    train = _joined(mnist.train, printed_digits(train_fonts, printed, rng),
+    train = _joined(mnist.train, turned_digits(mnist.train, turned, rng), printed_digits(train_fonts, printed, rng),
                     negatives(train_fonts, mnist.train, negative, rng), rng=rng)
-    test = _joined(mnist.test, printed_digits(test_fonts, printed // 5, test_rng),
+    test = _joined(mnist.test, turned_digits(mnist.test, turned // 5, test_rng),
+                   printed_digits(test_fonts, printed // 5, test_rng),
                    negatives(test_fonts, mnist.test, negative // 5, test_rng), rng=test_rng)
     return Dataset(train, test, WORLD_CLASSES)

@@ -1,7 +1,9 @@
 """Test footage the project makes itself: handwritten (MNIST test) and printed digits on paper — on its own or
 lying on a desk, free, in puzzle grids or in forms — filmed under named conditions, with ground-truth boxes, and
 a scorer for what `edgedigits run` read from it."""
-from edgedigits.footage.conditions import (BLANK, CONDITIONS, HARD, WORLD, Condition, FootageOptions,  # noqa: F401
-                                           TruthDigit)
-from edgedigits.footage.scene import render_frames, render_video  # noqa: F401
-from edgedigits.footage.score import Score, iou, load_truth, score_frame, truth_path  # noqa: F401
+from edgedigits.footage.conditions import BLANK, CONDITIONS, HARD, WORLD, Condition, FootageOptions, TruthDigit
+from edgedigits.footage.scene import render_frames, render_video
+from edgedigits.footage.score import Score, iou, load_truth, score_frame, truth_path
+
+__all__ = ["BLANK", "CONDITIONS", "HARD", "WORLD", "Condition", "FootageOptions", "TruthDigit", "render_frames",
+           "render_video", "Score", "iou", "load_truth", "score_frame", "truth_path"]
