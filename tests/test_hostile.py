@@ -191,7 +191,7 @@ def test_save_never_replaces_a_file_with_nothing(video, quick_export, tmp_path):
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_run_completes_its_video_and_summary(quick_export, mnist, tmp_path, signum, code):
     long = tmp_path / "long.mp4"
-    render_video(long, mnist.test, FootageOptions(frames=300, seed=2))
+    render_video(long, mnist.test, FootageOptions(frames=120, seed=2))
     saved = tmp_path / "saved.mp4"
     process = subprocess.Popen([sys.executable, "-m", "edgedigits.cli", "run", "--source", str(long), "--model",
                                 str(quick_export), "--headless", "--json", "--realtime", "--save", str(saved)],
