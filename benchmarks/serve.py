@@ -1,7 +1,8 @@
 """`edgedigits serve` on loopback: predict requests per second and latency, stream fps with 1 and 4 viewers,
 and a screenshot of the page (Chromium) for the README.
 
-Usage: python benchmarks/serve.py MODEL [--requests 1000] [--concurrency 8] [--out artifacts/bench_serve]
+Usage: python benchmarks/serve.py MODEL [--requests 1000] [--concurrency 8] [--photo PHOTO ...]
+                                   [--out artifacts/bench_serve]
 """
 from __future__ import annotations
 
@@ -103,11 +104,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--screenshot", type=Path, help="write a PNG of the page here")
+    parser.add_argument("--photo", type=Path, nargs="*", default=[], help="real photos to post as they are")
     args = parser.parse_args()
     test = load_mnist().test
     frame, truth = next(render_frames(test, FootageOptions(digits=(8, 8), seed=21)))
     bodies = {f"640x480 JPEG, {len(truth)} digits": cv2.imencode(".jpg", frame)[1].tobytes(),
-              "28x28 PNG, one digit": cv2.imencode(".png", 255 - test.images[0])[1].tobytes()}
+              "28x28 PNG, one digit": cv2.imencode(".png", 255 - test.images[0])[1].tobytes(),
+              **{f"{photo.name} (a real photo)": photo.read_bytes() for photo in args.photo}}
     rows, lines = [], ["| request | requests/s | p50 ms | p99 ms |", "|---|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "desk.mp4"
