@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedigits import EdgeDigitsError
+from edgedigits import EdgeDigitsError, first_line
 from edgedigits.manifest import Artifact, Manifest
 from edgedigits.quiet import silenced
 
@@ -118,7 +118,7 @@ def edgetpu_delegate():
         ctypes.CDLL(EDGETPU_LIBRARY)  # LiteRT's Delegate prints a stray traceback when the library is missing
         return tflite_interpreter_module().load_delegate(EDGETPU_LIBRARY)
     except (ValueError, OSError, RuntimeError) as exc:
-        raise EdgeDigitsError(f"Edge TPU not usable ({_first_line(exc)}): install libedgetpu1-std from Coral's "
+        raise EdgeDigitsError(f"Edge TPU not usable ({first_line(exc)}): install libedgetpu1-std from Coral's "
                               "package feed and plug in the Coral device") from None
 
 
@@ -134,7 +134,7 @@ class TFLiteClassifier(Classifier):
                                                      experimental_delegates=delegates)
                 self.interpreter.allocate_tensors()
         except Exception as exc:  # the runtimes raise ValueError or RuntimeError with a multi-line text
-            raise EdgeDigitsError(f"{path}: not a loadable TFLite model ({_first_line(exc)})") from None
+            raise EdgeDigitsError(f"{path}: not a loadable TFLite model ({first_line(exc)})") from None
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self.input_quant, self.output_quant = _tensor_quant(self._input), _tensor_quant(self._output)
@@ -172,7 +172,7 @@ class OnnxClassifier(Classifier):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own pybind exception types
-            raise EdgeDigitsError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from None
+            raise EdgeDigitsError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
         model_input = self.session.get_inputs()[0]
         self._input_name = model_input.name
         self.classes = int(self.session.get_outputs()[0].shape[-1])
@@ -190,11 +190,6 @@ class OnnxClassifier(Classifier):
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self._input_name: batch})[0]
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def load_classifier(path: Path, threads: int = 1, input_quant: TensorQuant | None = None,

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from aiohttp import MultipartReader, web
 
-from edgedigits import EdgeDigitsError
+from edgedigits import EdgeDigitsError, first_line
 from edgedigits.device.guard import ConnectionGuard, raise_open_file_limit
 from edgedigits.device.numbers import group_numbers
 from edgedigits.device.live import FrameResult, LoadedModel, RunSummary, draw, load_model, process, read_digits
@@ -117,8 +117,7 @@ class Live:
                 if self._stop.is_set():
                     break
         except Exception as exc:  # a bad frame or a failing runtime ends the loop, never the server
-            text = str(exc).strip().splitlines()
-            self.summary.failure = text[0][:300] if text else type(exc).__name__
+            self.summary.failure = first_line(exc, 300)
         finally:
             source.close()
         if self.latest is not None and self._pictured != self.latest.index:
@@ -174,9 +173,8 @@ def _middlewares(token: str | None):
         except EdgeDigitsError as exc:
             return _error(400, str(exc))
         except Exception as exc:  # a bug or a library's surprise: one line in the log, never a traceback
-            text = str(exc).strip().splitlines()
-            print(f"edgedigits: error: {request.method} {request.path}: {type(exc).__name__}: "
-                  f"{text[0][:200] if text else ''}", file=sys.stderr, flush=True)
+            print(f"edgedigits: error: {request.method} {request.path}: {type(exc).__name__}: {first_line(exc)}",
+                  file=sys.stderr, flush=True)
             return _error(500, "internal error")
 
     @web.middleware

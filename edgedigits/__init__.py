@@ -15,6 +15,12 @@ class EdgeDigitsError(Exception):
     """A problem the user can fix; the CLI prints it as one line and exits non-zero."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to its first line (libraries raise many-line texts), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 # The most pixels an image may have (a 48-megapixel phone photo fits). OpenCV checks it from the header, before
 # it allocates anything: a 400 KB PNG can otherwise claim 20000x20000 pixels and take gigabytes to decode.
 MAX_IMAGE_PIXELS = 50_000_000
