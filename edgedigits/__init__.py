@@ -23,5 +23,6 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 
 # The most pixels an image may have (a 48-megapixel phone photo fits). OpenCV checks it from the header, before
 # it allocates anything: a 400 KB PNG can otherwise claim 20000x20000 pixels and take gigabytes to decode.
+# OpenCV reads the variable on its own import, so it is set here, before any module of the package imports cv2.
 MAX_IMAGE_PIXELS = 50_000_000
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
