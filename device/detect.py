@@ -60,6 +60,10 @@ def _against_paper(image: np.ndarray, paper: np.ndarray | float, dark: bool) -> 
     return cv2.subtract(paper, image) if dark else cv2.subtract(image, paper)
 
 
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
 def _half(image: np.ndarray) -> np.ndarray:
     """The image at half its size, each pixel the mean of a 2x2 block."""
     return cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
@@ -227,7 +231,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     table) is read from the front, its lines taken out; the rest of the frame as it is."""
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
-    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    gray = _gray(frame)
     half = _half(gray)
     view = View.of(_half(half))
     page = find_page(view) if options.pages else None
@@ -260,7 +264,7 @@ def _grid(view: View) -> Grid | None:
 
 def find_frame_grid(frame: np.ndarray) -> Grid | None:
     """The printed grid of a frame, in its pixels, as find_digits finds it."""
-    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    gray = _gray(frame)
     return _grid(View.of(_quarter(gray)))
 
 
@@ -270,14 +274,20 @@ def _mapped(box: tuple[int, int, int, int], homography: np.ndarray) -> tuple[int
     return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(corners, homography)))
 
 
+def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    """The frame with `region` (its nonzero pixels) painted in the tone of the paper at `paper`'s: their 75th
+    percentile, brighter than the ink among them."""
+    painted = gray.copy()
+    painted[region > 0] = int(np.percentile(gray[paper > 0], 75))
+    return painted
+
+
 def _painted_over(gray: np.ndarray, grid: Grid) -> np.ndarray:
     """The frame with the grid (a little grown, so that no piece of its border is left) painted paper-white."""
     centre = grid.corners.mean(axis=0)
     inside = np.zeros_like(gray)
     cv2.fillConvexPoly(inside, (centre + (grid.corners - centre) * 1.04).astype(np.int32), 255)
-    painted = gray.copy()
-    painted[inside > 0] = int(np.percentile(gray[inside > 0], 75))
-    return painted
+    return _paint(gray, inside, inside)
 
 
 def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
@@ -286,9 +296,7 @@ def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     cv2.fillConvexPoly(on_page, page.outline * 4 + 2, 255)
     # Past the edge: the outline was found at quarter size, and a curled page's edge is not straight.
     on_page = cv2.erode(on_page, _ellipse(max(9, min(gray.shape) // 30 | 1)))
-    painted = gray.copy()
-    painted[on_page == 0] = int(np.percentile(gray[on_page > 0], 75))
-    return painted
+    return _paint(gray, cv2.bitwise_not(on_page), on_page)
 
 
 def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None) -> list[Candidate]:
@@ -338,7 +346,7 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float]) -> list
 def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:
     """The one digit of an image of any size and polarity, normalized exactly as live crops are: the image is
     scaled to 160 px and set on a margin of its own border colour, then its ink found as in find_digits."""
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    gray = _gray(image)
     border = int(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
     scale = 160 / max(gray.shape)  # strokes come out about as thick as the background kernel expects
     scaled = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)

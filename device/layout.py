@@ -98,30 +98,30 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     """The page, when its edge is in view: the largest bright region, covering between `min_area` and
     `max_area` of the image, beside surroundings darker than `contrast` times its own brightness, with a corner
     of its own inside the image (a shadow across a page has its edge from border to border, and no corner)."""
-    gray = blurred = view.soft
-    split, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    soft = view.soft
+    split, _ = cv2.threshold(soft, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     split = int(split)
     # Most frames show no desk: too little is dark, or it is not much darker than the paper. Both are cheap to see.
-    if view.histogram[split + 1:].sum() > max_area * gray.size:
+    if view.histogram[split + 1:].sum() > max_area * soft.size:
         return None
     paper = view.mean(split + 1, 255)
     if view.mean(0, split) > contrast * paper:
         return None
     # Halfway between Otsu's split and the paper: a desk's highlights stay below, paper above; and highlights
     # of a textured desk that touch the page here and there are cut off by an opening.
-    _, bright = cv2.threshold(blurred, (split + paper) / 2, 255, cv2.THRESH_BINARY)
+    _, bright = cv2.threshold(soft, (split + paper) / 2, 255, cv2.THRESH_BINARY)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, 8)
     if count < 2:
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if not min_area <= stats[largest, cv2.CC_STAT_AREA] / gray.size <= max_area:
+    if not min_area <= stats[largest, cv2.CC_STAT_AREA] / soft.size <= max_area:
         return None
     page = labels == largest
     contours, _ = cv2.findContours(page.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = cv2.convexHull(max(contours, key=cv2.contourArea))
     corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
-    height, width = gray.shape
+    height, width = soft.shape
     away = 0.04 * min(width, height)
     inner = [(x, y) for x, y in corners if away < x < width - 1 - away and away < y < height - 1 - away]
     return Page(hull) if inner else None
