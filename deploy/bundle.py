@@ -1,6 +1,7 @@
 """Bundles: one checked .tar.gz per device target with the runtime model, the float reference and golden vectors."""
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import tarfile
@@ -8,6 +9,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -134,54 +136,59 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
     return listed
 
 
+@contextlib.contextmanager
+def _tar(path: Path) -> Iterator[tarfile.TarFile]:
+    """A bundle's tar, any failure to read it one line."""
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            yield tar
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # gzip raises BadGzipFile (an OSError)
+        raise EdgeDigitsError(f"{path}: not a readable bundle ({type(exc).__name__}: {exc})") from None
+
+
+def _manifest(tar: tarfile.TarFile, path: Path, into: Path) -> tuple[Manifest, dict[str, tarfile.TarInfo]]:
+    """A bundle's manifest, written into `into` and loaded, and its members: nothing else is extracted."""
+    members = _checked_members(tar, path)
+    if MANIFEST not in members:
+        raise EdgeDigitsError(f"{path}: not a bundle (no {MANIFEST})")
+    if members[MANIFEST].size > MAX_MANIFEST_BYTES:
+        raise EdgeDigitsError(f"{path}: refused: {MANIFEST} of {members[MANIFEST].size} bytes")
+    (Path(into) / MANIFEST).write_bytes(tar.extractfile(members[MANIFEST]).read())
+    manifest = Manifest.load(Path(into))
+    if not manifest.bundle:
+        raise EdgeDigitsError(f"{path}: {MANIFEST} describes an export, not a bundle")
+    return manifest, members
+
+
 def open_bundle(path: Path, into: Path) -> Manifest:
     """Unpack a bundle into an empty folder: names and sizes are checked against the manifest before anything
     else is extracted, and every file's sha256 before anything is loaded."""
     path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: bundle not found")
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            members = _checked_members(tar, path)
-            if MANIFEST not in members:
-                raise EdgeDigitsError(f"{path}: not a bundle (no {MANIFEST})")
-            if members[MANIFEST].size > MAX_MANIFEST_BYTES:
-                raise EdgeDigitsError(f"{path}: refused: {MANIFEST} of {members[MANIFEST].size} bytes")
-            (Path(into) / MANIFEST).write_bytes(tar.extractfile(members[MANIFEST]).read())
-            manifest = Manifest.load(Path(into))
-            if not manifest.bundle:
-                raise EdgeDigitsError(f"{path}: {MANIFEST} describes an export, not a bundle")
-            listed = _listed(path, manifest)
-            extra = set(members) - set(listed) - {MANIFEST}
-            if extra:
-                raise EdgeDigitsError(f"{path}: {', '.join(sorted(extra))} not listed in the manifest")
-            for name, (digest, size) in listed.items():
-                if name not in members:
-                    raise EdgeDigitsError(f"{path}: {name} is listed in the manifest but missing")
-                if members[name].size != size:
-                    raise EdgeDigitsError(f"{path}: {name}: {members[name].size} bytes, the manifest says {size}")
-            for name, (digest, _) in listed.items():
-                with tar.extractfile(members[name]) as source, open(Path(into) / name, "wb") as target:
-                    shutil.copyfileobj(source, target)
-                if sha256_file(Path(into) / name) != digest:
-                    raise EdgeDigitsError(f"{path}: {name}: sha256 differs from the manifest (corrupt or replaced)")
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # gzip raises BadGzipFile (an OSError)
-        raise EdgeDigitsError(f"{path}: not a readable bundle ({type(exc).__name__}: {exc})") from None
+    with _tar(path) as tar:
+        manifest, members = _manifest(tar, path, into)
+        listed = _listed(path, manifest)
+        extra = set(members) - set(listed) - {MANIFEST}
+        if extra:
+            raise EdgeDigitsError(f"{path}: {', '.join(sorted(extra))} not listed in the manifest")
+        for name, (digest, size) in listed.items():
+            if name not in members:
+                raise EdgeDigitsError(f"{path}: {name} is listed in the manifest but missing")
+            if members[name].size != size:
+                raise EdgeDigitsError(f"{path}: {name}: {members[name].size} bytes, the manifest says {size}")
+        for name, (digest, _) in listed.items():
+            with tar.extractfile(members[name]) as source, open(Path(into) / name, "wb") as target:
+                shutil.copyfileobj(source, target)
+            if sha256_file(Path(into) / name) != digest:
+                raise EdgeDigitsError(f"{path}: {name}: sha256 differs from the manifest (corrupt or replaced)")
     return manifest
 
 
 def bundle_manifest(path: Path) -> Manifest:
     """A bundle's manifest alone, read without unpacking the rest."""
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            with tarfile.open(path, "r:gz") as tar:
-                member = _checked_members(tar, path).get(MANIFEST)
-                if member is None or member.size > MAX_MANIFEST_BYTES:
-                    raise EdgeDigitsError(f"{path}: not a bundle (no {MANIFEST} of at most {MAX_MANIFEST_BYTES} bytes)")
-                (Path(folder) / MANIFEST).write_bytes(tar.extractfile(member).read())
-        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-            raise EdgeDigitsError(f"{path}: not a readable bundle ({type(exc).__name__}: {exc})") from None
-        return Manifest.load(Path(folder))
+    with tempfile.TemporaryDirectory() as folder, _tar(Path(path)) as tar:
+        return _manifest(tar, Path(path), Path(folder))[0]
 
 
 def bundle_release(path: Path) -> str:
