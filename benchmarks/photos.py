@@ -18,7 +18,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgedigits.device.detect import find_frame_grid
+from edgedigits.device.layout import Grid
 from edgedigits.device.live import RunOptions, load_model, read_digits
 from edgedigits.footage import Score
 from edgedigits.images import read_image
@@ -60,19 +63,16 @@ def label_score(read: list[dict], truth: str) -> Score:
                  false_positives=sum(found.values()) - correct)
 
 
-def cell_score(read: list[dict], photo: Photo) -> Score | None:
-    """Each true digit against what was read in its cell of the grid found in the photo (None: no grid found)."""
-    grid = find_frame_grid(read_image(photo.path))
+def cell_score(read: list[dict], photo: Photo, grid: Grid | None) -> Score | None:
+    """Each true digit against what was read in its cell of the grid found in the photo (None: no grid found);
+    a digit outside the grid counts for nothing here (the label score counts it)."""
     if grid is None:
         return None
     cells: dict[tuple[int, int], dict] = {}
-    outside = 0
     for digit in read:
         x, y, w, h = digit["box"]
         cell = grid.cell(x + w / 2, y + h / 2)
-        if cell is None:
-            outside += 1
-        elif digit.get("score", 1) >= cells.get(cell, {}).get("score", -1):
+        if cell is not None and digit.get("score", 1) >= cells.get(cell, {}).get("score", -1):
             cells[cell] = digit
     score = Score(truth=sum(1 for row in photo.grid for d in row if d), found=len(cells))
     for (row, column), digit in cells.items():
@@ -84,8 +84,8 @@ def cell_score(read: list[dict], photo: Photo) -> Score | None:
     return score
 
 
-def ours(model, paths: list[Path]) -> list[list[dict]]:
-    return [read_digits(read_image(path), model, RunOptions.min_score)[0] for path in paths]
+def ours(model, images: list[np.ndarray]) -> list[list[dict]]:
+    return [read_digits(image, model, RunOptions.min_score)[0] for image in images]
 
 
 def sample(paths: list[Path]) -> list[list[dict]] | None:
@@ -109,29 +109,32 @@ def main() -> None:
     args = parser.parse_args()
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
-    mine, theirs = ours(load_model(args.model), paths), sample(paths)
+    images = [read_image(path) for path in paths]
+    grids = [find_frame_grid(image) if photo.grid else None for photo, image in zip(chosen, images)]
+    mine, theirs = ours(load_model(args.model), images), sample(paths)
     rows, totals = [], {"ours": Score(), "sample": Score()}
     lines = ["| photo | digits | F1 | read | false | cells | sample F1 | sample read | sample cells |",
              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
     for index, photo in enumerate(chosen):
-        row = {"photo": photo.path.name, "digits": len(photo.digits)}
+        row, cells = {"photo": photo.path.name, "digits": len(photo.digits)}, {}
         for who, read in (("ours", mine[index]), ("sample", theirs[index] if theirs else None)):
             if read is None:
                 continue
             labels = label_score(read, photo.digits)
-            cells = cell_score(read, photo) if photo.grid else None
+            cells[who] = cell_score(read, photo, grids[index]) if photo.grid else None
             total = totals[who]
             for field in ("truth", "found", "correct", "missed", "false_positives"):
                 setattr(total, field, getattr(total, field) + getattr(labels, field))
             row[who] = {"f1": round(labels.f1, 3), "correct": labels.correct, "false": labels.false_positives,
-                        "cells": None if cells is None else {"correct": cells.correct, "truth": cells.truth,
-                                                             "false": cells.false_positives}}
+                        "cells": None if cells[who] is None else {"correct": cells[who].correct,
+                                                                   "truth": cells[who].truth,
+                                                                   "false": cells[who].false_positives}}
         rows.append(row)
         other = row.get("sample")
         lines.append(f"| {photo.path.name} | {len(photo.digits)} | {row['ours']['f1']:.3f} | {row['ours']['correct']} "
-                     f"| {row['ours']['false']} | {_cells(cell_score(mine[index], photo)) if photo.grid else '—'} | "
-                     + (f"{other['f1']:.3f} | {other['correct']} | "
-                        f"{_cells(cell_score(theirs[index], photo)) if photo.grid else '—'} |" if other else "— | — | — |"))
+                     f"| {row['ours']['false']} | {_cells(cells['ours']) if photo.grid else '—'} | "
+                     + (f"{other['f1']:.3f} | {other['correct']} | {_cells(cells['sample']) if photo.grid else '—'} |"
+                        if other else "— | — | — |"))
     lines.append(f"| all | {totals['ours'].truth} | {totals['ours'].f1:.3f} | {totals['ours'].correct} | "
                  f"{totals['ours'].false_positives} | | " + (f"{totals['sample'].f1:.3f} | {totals['sample'].correct} | |"
                                                                if theirs else "— | — | |"))
