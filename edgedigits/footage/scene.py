@@ -51,6 +51,16 @@ def _paper(rng: np.random.Generator, condition: Condition, width: int, height: i
     return paper
 
 
+_INKS = {
+    "blue": lambda rng: (np.float32([rng.uniform(140, 200), rng.uniform(50, 100), rng.uniform(10, 50)]),
+                         rng.uniform(0.75, 0.95)),
+    "red": lambda rng: (np.float32([rng.uniform(30, 70), rng.uniform(30, 70), rng.uniform(150, 210)]),
+                        rng.uniform(0.8, 1.0)),
+    "pencil": lambda rng: (np.float32([rng.uniform(90, 140)] * 3), rng.uniform(0.6, 0.85)),
+    "dark": lambda rng: (np.float32(rng.uniform(15, 70, size=3)), 1.0),
+}
+
+
 def _ink(rng: np.random.Generator, condition: Condition) -> tuple[np.ndarray, float]:
     """Ink colour (BGR) and how densely it covers a stroke."""
     if condition.ink in ("blue", "red", "pencil"):
@@ -60,7 +70,7 @@ def _ink(rng: np.random.Generator, condition: Condition) -> tuple[np.ndarray, fl
             return np.float32([rng.uniform(150, 190), rng.uniform(70, 110), rng.uniform(20, 60)]), rng.uniform(0.7, 0.9)
         grey = rng.uniform(100, 140)  # pencil
         return np.float32([grey, grey, grey]), rng.uniform(0.6, 0.85)
-    return np.float32(rng.uniform(15, 70, size=3)), 1.0
+    return _INKS["dark"](rng)
 
 
 def _light(rng: np.random.Generator, condition: Condition, width: int, height: int) -> tuple[np.ndarray, float]:
@@ -80,16 +90,6 @@ def _perspective(rng: np.random.Generator, width: int, height: int, strength: fl
     corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     moved = (corners + rng.uniform(-strength, strength, corners.shape) * [width, height]).astype(np.float32)
     return cv2.getPerspectiveTransform(corners, moved)
-
-
-_INKS = {
-    "blue": lambda rng: (np.float32([rng.uniform(140, 200), rng.uniform(50, 100), rng.uniform(10, 50)]),
-                         rng.uniform(0.75, 0.95)),
-    "red": lambda rng: (np.float32([rng.uniform(30, 70), rng.uniform(30, 70), rng.uniform(150, 210)]),
-                        rng.uniform(0.8, 1.0)),
-    "pencil": lambda rng: (np.float32([rng.uniform(90, 140)] * 3), rng.uniform(0.6, 0.85)),
-    "dark": lambda rng: (np.float32(rng.uniform(15, 70, size=3)), 1.0),
-}
 
 
 def _mixed_ink(rng: np.random.Generator) -> tuple[np.ndarray, float]:
