@@ -116,6 +116,13 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
     threshold, _ = cv2.threshold(ink[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     # On a blank page Otsu splits sensor noise, hence the floor.
     _, mask = cv2.threshold(ink, max(threshold, 20.0), 255, cv2.THRESH_BINARY)
+    # Frames first: a box's sides are too short for a ruled line, and would stand as 1s once its long top and
+    # bottom went with the ruled lines.
+    blobs, frames = _blob_boxes(mask, options.min_height * scale / 3, 6 * scale * scale)
+    # A blob twice as wide as high may be a frame too: a comb whose cells the digits in it cut up.
+    wide = [box for box in blobs if box[2] >= 2 * box[3] >= 2 * options.min_height * scale]
+    for frame, closed in [(frame, True) for frame in frames] + [(frame, False) for frame in wide]:
+        _unframed(mask, frame, closed)
     length = max(15, int(max(ink.shape) * options.line_length))
     # Long runs are searched for at quarter size (any ink in a 4x4 block), 60x cheaper; only where one
     # shows up is the full-size mask looked at.
@@ -136,12 +143,43 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
             lines[y0:y1, x0:x1] |= _straight_lines(mask[y0:y1, x0:x1], kernel, along, options.line_thickness * scale)
     if lines is None or not lines.any():
         return mask
+    return _without(mask, lines, (7, 3))
+
+
+def _without(mask: np.ndarray, lines: np.ndarray, across: tuple[int, int]) -> np.ndarray:
+    """The mask with its lines taken out, and the gaps they leave in strokes that crossed them closed (by a
+    kernel `across` the lines) there only: elsewhere closing would fill the loops of small digits."""
     band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     mask = cv2.subtract(mask, band)
-    # Close the gaps a removed line leaves in a stroke that crossed it, there only: elsewhere closing would
-    # fill the loops of small digits.
-    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 3), np.uint8))
-    return cv2.bitwise_or(mask, cv2.bitwise_and(closed, cv2.dilate(band, np.ones((7, 3), np.uint8))))
+    kernel = np.ones(across, np.uint8)
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+    return cv2.bitwise_or(mask, cv2.bitwise_and(closed, cv2.dilate(band, kernel)))
+
+
+def _unframed(mask: np.ndarray, frame: tuple[int, int, int, int], closed: bool) -> None:
+    """Take a box's or a table's straight lines out of the mask (in place), turned upright first, so that the
+    digits that touch them stand free; an open shape (`closed` False) must show a comb's lines to be one."""
+    x, y, w, h = frame
+    region = mask[y:y + h, x:x + w]
+    centre, _, angle = cv2.minAreaRect(cv2.findNonZero(region))
+    angle = (angle + 45) % 90 - 45  # the turn that brings the box's nearest side level (OpenCV's conventions differ)
+    # A turn under a degree would only leave a staircase in lines that are level already.
+    turn = cv2.getRotationMatrix2D(centre, angle if abs(angle) >= 1 else 0.0, 1.0)
+    upright = cv2.warpAffine(region, turn, (w, h), flags=cv2.INTER_NEAREST)
+    _, _, width, height = cv2.boundingRect(upright)
+    # Lines span the frame (a box, a comb, a table): across its height, and along at least as far as it is
+    # high; no stroke of a digit inside spans 90 % of its box.
+    along, down = (max(3, int(0.9 * side)) for side in (min(width, height), height))
+    level = cv2.morphologyEx(upright, cv2.MORPH_OPEN, np.ones((1, along), np.uint8))
+    plumb = cv2.morphologyEx(upright, cv2.MORPH_OPEN, np.ones((down, 1), np.uint8))
+    sides = np.diff(cv2.reduce(plumb, 0, cv2.REDUCE_MAX).ravel() > 0, prepend=False).sum()  # edges of upright lines
+    if cv2.reduce(level // 255, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() < 0.8 * width:
+        return  # no line spans it: digits written close, not a frame
+    if not closed and (sides < 4 or cv2.countNonZero(level) > 0.3 * width * height):
+        return  # an open shape with no two sides, or no thin line: a 5's long flag, not a comb
+    lines = cv2.bitwise_or(level, plumb)
+    lines = cv2.warpAffine(lines, cv2.invertAffineTransform(turn), (w, h), flags=cv2.INTER_NEAREST)
+    region[:] = _without(region, lines, (3, 3))
 
 
 def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
@@ -215,14 +253,40 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
         small = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     ink = ink_map(small, int(options.background_kernel * scale), options.dark)
     mask = ink_mask(ink.strength, options, scale)
-    # From here on only the ink inside the mask counts: ruled lines and faint specks are gone. Crops take it
-    # from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
+    boxes, _ = _blob_boxes(mask, options.min_height * scale / 3, 6 * scale * scale)
+    # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
+    # take it from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
     ink = Ink(cv2.bitwise_and(_against_paper(small, ink.paper, ink.dark), mask), ink.paper, ink.dark)
-    # Outer contours find the blobs about 10x faster than labelling every pixel would.
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    boxes = [list(box) for box in map(cv2.boundingRect, contours) if box[3] >= options.min_height * scale / 3
-             and box[2] * box[3] >= 6 * scale * scale]
     return ink, mask, _merge_broken(boxes)
+
+
+def _blob_boxes(mask: np.ndarray, min_height: float, min_area: float) -> tuple[list[list[int]], list[list[int]]]:
+    """The boxes of a mask's blobs, those inside a closed outline (a form's box, a table's cell) included, and
+    apart the boxes of the outlines with a blob in a hole: frames, not digits."""
+    # Contours find the blobs about 10x faster than labelling every pixel would; the two-level hierarchy puts
+    # a blob in a box's hole at the top level, beside the box.
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return [], []
+    parent = hierarchy[0][:, 3]
+    x, y, w, h = np.array([cv2.boundingRect(contour) for contour in contours]).T
+    blobs = np.flatnonzero((parent < 0) & (h >= min_height) & (w * h >= min_area))
+    holes = np.flatnonzero((parent >= 0) & (h >= min_height))
+    # A hole holds a blob when its box holds the blob's and the blob is not a speck in a digit's loop.
+    holds = ((x[holes] <= x[blobs, None]) & (y[holes] <= y[blobs, None])
+             & (x[holes] + w[holes] >= (x + w)[blobs, None]) & (y[holes] + h[holes] >= (y + h)[blobs, None])
+             & (h[blobs, None] >= 0.3 * h[holes]))
+    # Or when it has two holes or more as high as nearly all of it: a comb's cells, or a box's with the digits
+    # inside touching it (no digit has two such holes).
+    tall = holes[h[holes] >= 0.6 * h[parent[holes]]]
+    owners, counts = np.unique(parent[tall], return_counts=True)
+    frames = set(parent[holes[holds.any(axis=0)]]) | set(owners[counts >= 2])
+    boxes = [[int(x[i]), int(y[i]), int(w[i]), int(h[i])] for i in range(len(contours))]
+    # One row of cells (a box, a comb) is returned; a frame of many rows (a puzzle, a table) has lines long
+    # enough for the ruled-line search, which cuts none of them into pieces.
+    tallest = np.zeros(len(contours))
+    np.maximum.at(tallest, parent[holes], h[holes])
+    return [boxes[i] for i in blobs if i not in frames], [boxes[i] for i in frames if tallest[i] >= 0.5 * h[i]]
 
 
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:

@@ -122,3 +122,25 @@ def test_opencvs_sudoku_photo_reads_right_cell_by_cell(quick_world):
     empty_read = [cell for cell in read if not SUDOKU_GRID[cell[0]][cell[1]]]
     print(f"sudoku.png: {correct} of 26 cells read right, {len(empty_read)} digits in empty cells")
     assert correct >= 22 and not empty_read
+
+
+@pytest.mark.parametrize("turn", [0.0, 8.0])
+def test_digits_in_a_forms_comb_are_found_also_where_they_touch_its_lines(mnist, turn):
+    """A comb of five boxes, its digits touching the lines: each digit is a candidate, and no box or side is."""
+    page = np.full((240, 420), 235, np.uint8)
+    cells = [(40 + 60 * k, 80, 60, 76) for k in range(5)]
+    for x, y, w, h in cells:
+        cv2.rectangle(page, (x, y), (x + w, y + h), 30, 2)
+    for k, (x, y, w, h) in enumerate(cells):
+        digit = cv2.resize(mnist.test.images[k], (56, 56), interpolation=cv2.INTER_CUBIC)
+        top = y + h - 52 if k % 2 else y - 2  # half stand on the bottom line, half hang from the top one
+        region = page[top:top + 56, x + 2:x + 58]
+        np.minimum(region, 255 - digit, out=region)
+    turned = cv2.warpAffine(page, cv2.getRotationMatrix2D((210, 120), turn, 1.0), (420, 240),
+                            borderMode=cv2.BORDER_REPLICATE)
+    centres = cv2.transform(np.float32([[[x + w / 2, y + h / 2]] for x, y, w, h in cells]),
+                            cv2.getRotationMatrix2D((210, 120), turn, 1.0)).reshape(-1, 2)
+    boxes = [c.box for c in find_digits(cv2.cvtColor(turned, cv2.COLOR_GRAY2BGR)) if c.split == 1]
+    for cx, cy in centres:
+        assert any(abs(x + w / 2 - cx) < 15 and abs(y + h / 2 - cy) < 20 and h < 70 for x, y, w, h in boxes), (cx, cy)
+    assert all(w < 90 and h < 70 for _, _, w, h in boxes), boxes  # no box, no comb, no side line as tall as a cell
