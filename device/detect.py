@@ -308,8 +308,9 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     if grid is not None:
         # From the frame itself: a grid's shadowed corner may lie outside what was taken for the page.
         square, back = frontal(gray, grid)
-        # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines).
-        inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40))
+        # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines);
+    # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
+        inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40, pages=False))
         for candidate in inside:
             candidate.box = _mapped(candidate.box, back)
         rest, half = _painted_over(rest, grid), None
@@ -373,7 +374,8 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
             continue
         blob = _cut(gray, ink, mask, box, scale)
         x, y, w, h = blob.box
-        if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5:
+        if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
+                or options.pages and w < 0.5 * h and _on_an_edge(gray, blob.box):
             continue
         found.append((blob.box, blob.ink, group, 1))
         if w / h > options.wide:
@@ -389,6 +391,18 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
                     found.append(((x + piece_box[0], y + piece_box[1], *piece_box[2:]), piece[top:top + height], group, parts))
     crops = normalize_crops([ink for _, ink, _, _ in found])
     return [Candidate(box, crop, group, split) for (box, _, group, split), crop in zip(found, crops)]
+
+
+def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: float = 0.3) -> bool:
+    """Whether a bar lies between two surfaces (a page's edge on a desk: a 1 to any reader) rather than on one
+    paper: the strips beside it, left and right or above and below, differ by more than `contrast`."""
+    x, y, w, h = box
+    reach = max(2, h // 4)
+    strips = [gray[y:y + h, max(0, x - reach):x], gray[y:y + h, x + w:x + w + reach],
+              gray[max(0, y - reach):y, x:x + w], gray[y + h:y + h + reach, x:x + w]]
+    # Medians: a printed line or a neighbour's stroke in a strip must not count as the other surface.
+    left, right, top, bottom = (float(np.median(strip)) if strip.size else -1.0 for strip in strips)
+    return any(min(a, b) >= 0 and abs(a - b) > contrast * max(a, b, 1.0) for a, b in ((left, right), (top, bottom)))
 
 
 def choose_reading(candidates: list[Candidate], surest: Sequence[float]) -> list[int]:
