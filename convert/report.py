@@ -12,10 +12,10 @@ from edgedigits.data import Split
 from edgedigits.device.runtime import (TensorQuant, load_artifact, predict_all, tflite_interpreter_module,
                                        to_model_input)
 from edgedigits.manifest import Manifest, write_atomic
+from edgedigits.targets import REFERENCE
 from edgedigits.quiet import silenced
 from edgedigits.train.plots import plot_grid, save_figure
 
-REFERENCE = ("tflite", "float32")
 
 
 @dataclass

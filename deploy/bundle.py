@@ -18,15 +18,9 @@ from edgedigits.data import Split
 from edgedigits.deploy.release import release_name
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import MANIFEST, Artifact, Manifest, atomic_path, sha256_file
+from edgedigits.targets import REFERENCE, device, first
 
 GOLDEN = "golden.npz"
-REFERENCE = ("tflite", "float32")
-# The runtime model each target runs, by (format, precision, variant), preferred first.
-TARGETS = {
-    "pi": (("tflite", "int8", None), ("tflite", "uint8", None)),
-    "coral": (("tflite", "uint8", "edgetpu-compiled"), ("tflite", "uint8", "edgetpu-static")),
-    "onnx": (("onnx", "int8", None),),
-}
 MAX_MEMBER_BYTES = 64 << 20  # no model of this toolkit comes near; a bigger member is a zip bomb or a mistake
 MAX_MEMBERS = 16  # a bundle holds a manifest, golden vectors and a few models
 MAX_MANIFEST_BYTES = 1 << 20
@@ -43,16 +37,12 @@ class BundleOptions:
 
 
 def _runtime_artifact(manifest: Manifest, target: str, export: Path) -> Artifact:
-    if target not in TARGETS:
-        raise EdgeDigitsError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
-    for wanted in TARGETS[target]:
-        found = next((a for a in manifest.artifacts if (a.format, a.precision) == wanted[:2]
-                      and wanted[2] in (None, a.variant)), None)
-        if found is not None:
-            return found
+    found = first(manifest, device(target).models)
+    if found is not None:
+        return found
     if target == "coral":
         raise EdgeDigitsError(f"{export}: no Edge TPU model; run `edgedigits convert {export} --target edgetpu`")
-    raise EdgeDigitsError(f"{export}: no {TARGETS[target][0][0]} int8 model in the manifest; run `edgedigits "
+    raise EdgeDigitsError(f"{export}: no {device(target).describe} model in the manifest; run `edgedigits "
                           "convert` first")
 
 

@@ -12,6 +12,7 @@ from edgedigits.deploy.bundle import golden_split, open_bundle
 from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import Manifest, sha256_file
+from edgedigits.targets import AUTO, bundled_model
 
 # The float reference here against its outputs on the workstation: kernels differ between CPUs by about 1e-6;
 # a larger gap means the models are not the ones the workstation bundled.
@@ -54,11 +55,14 @@ class Verdict:
             + (": PASSED" if self.passed else ": FAILED") + (f"; current -> {self.current}" if self.current else "")])
 
 
-def check(directory: Path, manifest: Manifest, edgetpu: bool, rounds: int = 5, repeats: int = 200) -> Verdict:
-    """Accuracy, agreement and single-thread latency of the runtime model and the float reference."""
+def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, rounds: int = 5,
+          repeats: int = 200) -> Verdict:
+    """Accuracy, agreement and single-thread latency of the runtime model (on its target's accelerator, or the one
+    asked for) and the float reference."""
     info = manifest.bundle
     artifacts = {a.path: a for a in manifest.artifacts}
-    quantized = load_artifact(directory, manifest, artifacts[info["runtime_artifact"]], 1, edgetpu)
+    runtime, accelerator = bundled_model(manifest, accelerator)
+    quantized = load_artifact(directory, manifest, runtime, 1, accelerator)
     reference = load_artifact(directory, manifest, artifacts[info["reference_artifact"]], 1)
     golden, float_outputs = golden_split(directory, manifest)
     scores, float_scores = predict_all(quantized, golden.images), predict_all(reference, golden.images)
@@ -75,12 +79,12 @@ def check(directory: Path, manifest: Manifest, edgetpu: bool, rounds: int = 5, r
                    drop <= info["budget_pp"] and float_error <= FLOAT_TOLERANCE)
 
 
-def verify(bundle: Path, edgetpu: bool | None = None, install_root: Path | None = None) -> Verdict:
+def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | None = None) -> Verdict:
     """Open (checksums first) and check; if it passed and `install_root` is given, install the files as a
     release there and make it current."""
     with tempfile.TemporaryDirectory() as folder:
         manifest = open_bundle(bundle, Path(folder))
-        verdict = check(Path(folder), manifest, manifest.bundle["target"] == "coral" if edgetpu is None else edgetpu)
+        verdict = check(Path(folder), manifest, accelerator)
         if verdict.passed and install_root is not None:
             root = release.release_root(install_root)
             name = release.release_name(manifest.model, manifest.bundle["target"], sha256_file(bundle))

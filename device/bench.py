@@ -11,9 +11,8 @@ import numpy as np
 from edgedigits.data import Split
 from edgedigits.device.runtime import Classifier, load_artifact, predict_all
 from edgedigits.manifest import Manifest, write_atomic
+from edgedigits.targets import REFERENCE, RUNTIME_FORMATS
 
-RUNTIME_FORMATS = ("tflite", "onnx")
-REFERENCE = ("tflite", "float32")  # the float model as the device runs it
 
 
 @dataclass

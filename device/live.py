@@ -21,8 +21,8 @@ from edgedigits.device.runtime import Classifier, check_classes, load_artifact, 
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
 from edgedigits.manifest import MANIFEST, Manifest, atomic_path
+from edgedigits.targets import AUTO, LIVE, bundled_model, first
 
-PREFERRED = (("tflite", "int8"), ("tflite", "float32"), ("onnx", "int8"), ("onnx", "float32"))
 STAGES = ("capture", "preprocess", "inference", "total")
 
 
@@ -35,7 +35,7 @@ class RunOptions:
     min_score: float = 0.9  # softmax scores of letters and scribbles mostly fall below this; digits rarely
     steady: bool = False  # score each crop by its least sure of 6 slightly moved copies
     threads: int = 1
-    edgetpu: bool = False
+    accelerator: str | None = AUTO  # AUTO: a release's own (the Edge TPU for coral); None: the CPU
     truth: Path | None = None
     save: Path | None = None
     max_frames: int | None = None
@@ -59,10 +59,13 @@ class RunSummary:
     score: Score | None = None
     failure: str = ""
     interrupted: int = 0  # the exit status of a run stopped by Ctrl-C (130) or SIGTERM (143)
+    model: str = ""  # which model file ran, and on what
 
     def lines(self) -> list[str]:
         fps = self.frames / self.seconds if self.seconds else 0.0
         out = [f"{self.frames} frames in {self.seconds:.1f} s ({fps:.1f} fps), {self.dropped} dropped"]
+        if self.model:
+            out.append(f"model: {self.model}")
         for stage, values in self.ms.items():
             if values:
                 out.append(f"{stage}: p50 {np.percentile(values, 50):.1f} ms, p99 {np.percentile(values, 99):.1f} ms")
@@ -71,9 +74,9 @@ class RunSummary:
         return out
 
 
-def _bare(path: Path, threads: int, edgetpu: bool, classes: list[str] | None = None) -> LoadedModel:
+def _bare(path: Path, threads: int, accelerator: str | None, classes: list[str] | None = None) -> LoadedModel:
     """A model file no manifest describes: its own quantization parameters, classes by index."""
-    classifier = load_classifier(path, threads, edgetpu=edgetpu)
+    classifier = load_classifier(path, threads, accelerator=accelerator)
     if classes is not None:
         check_classes(classifier, classes, path)
     return LoadedModel(classifier, classes or [str(i) for i in range(classifier.classes)], path,
@@ -91,25 +94,29 @@ def default_model() -> Path:
     raise EdgeDigitsError("no model: give --model (`make demo` trains one into artifacts/live)")
 
 
-def load_model(path: Path | None, threads: int = 1, edgetpu: bool = False) -> LoadedModel:
-    """An artifact file, or an export folder (its preferred artifact), or the default model; the manifest,
-    when there is one, supplies class names and input quantization and its sha256 is checked."""
+def load_model(path: Path | None, threads: int = 1, accelerator: str | None = AUTO) -> LoadedModel:
+    """An artifact file, or a folder: a release (its bundle's model, on its target's accelerator unless another
+    or None is asked for) or an export (its preferred artifact), or the default model; the manifest, when there
+    is one, supplies class names and input quantization and its sha256 is checked."""
     path = default_model() if path is None else Path(path)
     directory = path if path.is_dir() else path.parent
+    on_cpu = None if accelerator == AUTO else accelerator
     if not (directory / MANIFEST).exists():
         if path.is_dir():
             raise EdgeDigitsError(f"{path}: no {MANIFEST} in this folder")
-        return _bare(path, threads, edgetpu)
+        return _bare(path, threads, on_cpu)
     manifest = Manifest.load(directory)
-    if path.is_dir():
-        artifact = next((manifest.find(*choice) for choice in PREFERRED if manifest.find(*choice)), None)
+    if path.is_dir() and manifest.bundle:
+        artifact, accelerator = bundled_model(manifest, accelerator)
+    elif path.is_dir():
+        artifact, accelerator = first(manifest, LIVE), on_cpu
         if artifact is None:
             raise EdgeDigitsError(f"{path}: the manifest lists no TFLite or ONNX artifact")
     else:
-        artifact = next((a for a in manifest.artifacts if a.path == path.name), None)
+        artifact, accelerator = next((a for a in manifest.artifacts if a.path == path.name), None), on_cpu
         if artifact is None:
-            return _bare(path, threads, edgetpu, manifest.classes)
-    return LoadedModel(load_artifact(directory, manifest, artifact, threads, edgetpu), manifest.classes,
+            return _bare(path, threads, accelerator, manifest.classes)
+    return LoadedModel(load_artifact(directory, manifest, artifact, threads, accelerator), manifest.classes,
                        directory / artifact.path, artifact.precision)
 
 
@@ -232,11 +239,12 @@ def run(options: RunOptions, out: TextIO = sys.stdout) -> RunSummary:
     """Read digits from every frame of the source: JSON lines, a window, a saved video, a score, a summary.
     Ctrl-C or SIGTERM ends the run as its source ending would: the video is completed, the summary kept."""
     _check_options(options)
-    model = load_model(options.model, options.threads, options.edgetpu)
+    model = load_model(options.model, options.threads, options.accelerator)
     truth = load_truth(options.truth) if options.truth else None
     source = open_source(options.source, options.capture)
     show = not options.headless and bool(os.environ.get("DISPLAY"))
-    summary = RunSummary(score=Score() if truth is not None else None)
+    summary = RunSummary(score=Score() if truth is not None else None,
+                         model=f"{model.path.name} ({model.precision}, {model.classifier.runtime})")
     writer = None
     start = time.perf_counter()
     with contextlib.suppress(NothingSaved), contextlib.ExitStack() as stack:

@@ -122,12 +122,19 @@ def edgetpu_delegate():
                               "package feed and plug in the Coral device") from None
 
 
+# The accelerators a TFLite model can run on, each by its delegate; None is the CPU.
+DELEGATES = {"edgetpu": edgetpu_delegate}
+
+
 class TFLiteClassifier(Classifier):
-    def __init__(self, path: Path, threads: int = 1, edgetpu: bool = False):
+    def __init__(self, path: Path, threads: int = 1, accelerator: str | None = None):
         interpreter_class, self.runtime = tflite_interpreter_class()
-        delegates = [edgetpu_delegate()] if edgetpu else None
-        if edgetpu:
-            self.runtime += "+edgetpu"
+        delegates = None
+        if accelerator is not None:
+            if accelerator not in DELEGATES:
+                raise EdgeDigitsError(f"unknown accelerator {accelerator!r}; known: {', '.join(DELEGATES)}")
+            delegates = [DELEGATES[accelerator]()]
+            self.runtime += f"+{accelerator}"
         try:
             with silenced():  # LiteRT announces its XNNPACK delegate on stderr for every model
                 self.interpreter = interpreter_class(model_path=str(path), num_threads=threads,
@@ -193,22 +200,22 @@ class OnnxClassifier(Classifier):
 
 
 def load_classifier(path: Path, threads: int = 1, input_quant: TensorQuant | None = None,
-                    edgetpu: bool = False) -> Classifier:
-    """Load a .tflite or .onnx model with the runtime that fits it (the Edge TPU delegate if asked)."""
+                    accelerator: str | None = None) -> Classifier:
+    """Load a .tflite or .onnx model with the runtime that fits it, on an accelerator's delegate if one is named."""
     path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: model file not found")
     if path.suffix == ".tflite":
-        return TFLiteClassifier(path, threads, edgetpu)
-    if edgetpu:
-        raise EdgeDigitsError(f"{path}: the Edge TPU runs TFLite models only")
+        return TFLiteClassifier(path, threads, accelerator)
+    if accelerator is not None:
+        raise EdgeDigitsError(f"{path}: the {accelerator} runs TFLite models only")
     if path.suffix == ".onnx":
         return OnnxClassifier(path, threads, input_quant)
     raise EdgeDigitsError(f"{path}: unknown model format {path.suffix!r}, expected .tflite or .onnx")
 
 
 def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threads: int = 1,
-                  edgetpu: bool = False) -> Classifier:
+                  accelerator: str | None = None) -> Classifier:
     """An export's artifact, its sha256 checked against the manifest, with the manifest's input quantization."""
     path = manifest.verify(directory, artifact)
     spec = artifact.input
@@ -216,7 +223,7 @@ def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threa
         quant = TensorQuant(np.dtype(spec.dtype), float(spec.scale or 0.0), int(spec.zero_point or 0))
     except (TypeError, ValueError):
         raise EdgeDigitsError(f"{path}: the manifest's input {spec} is not a dtype, scale and zero point") from None
-    return check_classes(load_classifier(path, threads, quant, edgetpu), manifest.classes, path)
+    return check_classes(load_classifier(path, threads, quant, accelerator), manifest.classes, path)
 
 
 def check_classes(classifier: Classifier, classes: list[str], path: Path) -> Classifier:

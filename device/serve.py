@@ -29,6 +29,7 @@ from edgedigits.device.numbers import group_numbers
 from edgedigits.device.live import FrameResult, LoadedModel, RunSummary, draw, load_model, process, read_digits
 from edgedigits.device.sources import SourceOptions, open_source
 from edgedigits.images import decode_image
+from edgedigits.targets import AUTO
 
 TOKEN_ENV = "EDGEDIGITS_TOKEN"
 PAGE = Path(__file__).with_name("serve.html")
@@ -49,7 +50,7 @@ class ServeOptions:
     min_score: float = 0.9
     steady: bool = False
     threads: int = 1
-    edgetpu: bool = False
+    accelerator: str | None = AUTO  # AUTO: a release's own (the Edge TPU for coral); None: the CPU
     max_upload: int = 4 << 20  # bytes of an image posted to /api/predict
     workers: int = min(4, os.cpu_count() or 1)  # predictions run at once, each with its own interpreter
     max_pending: int = 16  # predictions queued or running; more are answered 503
@@ -297,12 +298,12 @@ def make_app(options: ServeOptions) -> web.Application:
                               f"{TOKEN_ENV})")
     app = web.Application(client_max_size=options.max_upload, middlewares=_middlewares(token))
     app["options"] = options
-    app["live"] = Live(options, load_model(options.model, options.threads, options.edgetpu))
+    app["live"] = Live(options, load_model(options.model, options.threads, options.accelerator))
     # The live loop's interpreter is busy in its own thread: each prediction worker loads its own.
     models = app["models"] = threading.local()
 
     def load_worker_model() -> None:
-        models.model = load_model(options.model, options.threads, options.edgetpu)
+        models.model = load_model(options.model, options.threads, options.accelerator)
     app["workers"] = ThreadPoolExecutor(options.workers, "predict", initializer=load_worker_model)
     app["pending"] = 0
 

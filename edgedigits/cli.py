@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edgedigits import EdgeDigitsError
+from edgedigits.targets import AUTO, DEVICES
 
 
 def _host_env() -> None:
@@ -134,11 +135,16 @@ def cmd_bundle(args) -> int:
     return 0
 
 
+def _accelerator(edgetpu: bool | None) -> str | None:
+    """--edgetpu / --no-edgetpu / neither: the Edge TPU, the CPU, or what the model's device target says."""
+    return AUTO if edgetpu is None else "edgetpu" if edgetpu else None
+
+
 def cmd_verify(args) -> int:
     from dataclasses import asdict
     import json
     from edgedigits.deploy.verify import verify
-    verdict = verify(args.bundle, args.edgetpu, args.install)
+    verdict = verify(args.bundle, _accelerator(args.edgetpu), args.install)
     print(json.dumps(asdict(verdict)) if args.json else verdict.table())
     return 0 if verdict.passed else 1
 
@@ -182,8 +188,9 @@ def cmd_run(args) -> int:
     capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
                             reconnects=args.reconnects, realtime=args.realtime)
     options = RunOptions(source=args.source, model=args.model, json=args.json, headless=args.headless,
-                         min_score=args.min_score, steady=args.steady, threads=args.threads, edgetpu=args.edgetpu,
-                         truth=args.truth, save=args.save, max_frames=args.max_frames, capture=capture)
+                         min_score=args.min_score, steady=args.steady, threads=args.threads,
+                         accelerator=_accelerator(args.edgetpu), truth=args.truth, save=args.save,
+                         max_frames=args.max_frames, capture=capture)
     summary = run(options)
     for line in summary.lines():
         print(line, file=sys.stderr if args.json else sys.stdout)
@@ -201,8 +208,8 @@ def cmd_serve(args) -> int:
     capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
                             reconnects=args.reconnects, realtime=True)
     serve(ServeOptions(source=args.source, model=args.model, host=args.host, port=args.port, token=args.token,
-                       min_score=args.min_score, steady=args.steady, threads=args.threads, edgetpu=args.edgetpu,
-                       capture=capture))
+                       min_score=args.min_score, steady=args.steady, threads=args.threads,
+                       accelerator=_accelerator(args.edgetpu), capture=capture))
     return 0
 
 
@@ -300,7 +307,9 @@ def parser() -> argparse.ArgumentParser:
     camera_parent.add_argument("--steady", action="store_true", help="keep a digit only if 6 slightly moved "
                                "copies of it score too: rejects most letters and scribbles, 6x the inference")
     camera_parent.add_argument("--threads", type=int, default=1)
-    camera_parent.add_argument("--edgetpu", action="store_true", help="run on a Coral Edge TPU (libedgetpu.so.1)")
+    camera_parent.add_argument("--edgetpu", action=argparse.BooleanOptionalAction, help="run on a Coral Edge TPU "
+                               "(libedgetpu.so.1); default: as a release's target says (coral: yes), "
+                               "--no-edgetpu: the CPU (a coral release runs its CPU twin)")
     camera_parent.add_argument("--width", type=int)
     camera_parent.add_argument("--height", type=int)
     camera_parent.add_argument("--fps", type=float)
@@ -325,8 +334,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bundle", parents=[data_parent], help="one checked .tar.gz of a model for a device")
     p.add_argument("export", type=Path, help="a converted run folder (with manifest.json)")
-    p.add_argument("--target", default="pi", choices=["pi", "coral", "onnx"],
-                   help="pi: int8 TFLite; coral: the Edge TPU model; onnx: int8 ONNX")
+    p.add_argument("--target", default="pi", choices=list(DEVICES),
+                   help="; ".join(f"{d.name}: {d.describe}" for d in DEVICES.values()))
     p.add_argument("-o", "--out", type=Path, help="default: <run>-<target>.tar.gz")
     p.add_argument("--golden", type=int, default=500, help="test images carried along with the float outputs")
     p.add_argument("--budget-pp", type=float, default=0.5, help="accuracy drop verify accepts, in points")

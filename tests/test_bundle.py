@@ -4,6 +4,7 @@ import json
 import shutil
 import tarfile
 
+import cv2
 import numpy as np
 import pytest
 
@@ -128,13 +129,46 @@ def test_coral_bundle_needs_the_edge_tpu_or_says_so(quick_export, mnist, tmp_pat
     make_bundle(run, mnist.test, coral, BundleOptions(target="coral", golden=200))
     assert set(_members(coral)) == {MANIFEST, "model_tpu.tflite", "model_float32.tflite", "golden.npz"}
     assert_one_line_error(cli("verify", coral), "Edge TPU not usable")  # no Coral on this machine
-    done = cli("verify", coral, "--no-edgetpu", "--json")  # the same static uint8 model on the CPU
+    done = cli("verify", coral, "--no-edgetpu", "--json", "--install", tmp_path / "device")  # its CPU twin
     assert done.returncode == 0, done.stderr
     verdict = json.loads(done.stdout)
     assert verdict["target"] == "coral" and verdict["runtime"] == "litert" and verdict["passed"]
+    # The release runs the Edge TPU model, never its float reference: on the Edge TPU, or on the CPU if told.
+    page = np.full((120, 160), 230, np.uint8)
+    page[40:68, 60:88] = 255 - mnist.test.images[0]
+    cv2.imwrite(str(tmp_path / "page.png"), page)
+    release = tmp_path / "device" / "current"
+    assert_one_line_error(cli("run", "--source", tmp_path / "page.png", "--model", release, "--headless"),
+                          "Edge TPU not usable")
+    done = cli("run", "--source", tmp_path / "page.png", "--model", release, "--headless", "--no-edgetpu")
+    assert done.returncode == 0 and "model: model_tpu.tflite (uint8, litert)" in done.stdout, done.stdout + done.stderr
 
 
 def test_bench_runs_on_a_bundle(pi_bundle, no_tensorflow):
     done = cli("bench", pi_bundle, "--rounds", "1", env=no_tensorflow)
     assert done.returncode == 0, done.stderr
     assert "300 golden vectors" in done.stdout and "| tflite | int8 |" in done.stdout
+
+
+def test_a_new_device_target_is_one_row_of_the_table(quick_export, mnist, tmp_path, monkeypatch):
+    """A target added to the table alone (a twin of pi's, on an accelerator of its own: one DELEGATES entry) is
+    bundled, verified, installed and run: nothing else names the targets."""
+    from edgedigits import targets
+    from edgedigits.deploy.verify import verify
+    from edgedigits.device import runtime
+    from edgedigits.device.live import load_model
+    used, real = [], runtime.tflite_interpreter_class
+
+    def interpreter_class():  # the stand-in accelerator's delegate is None: the interpreter runs on the CPU
+        interpreter, name = real()
+        return (lambda *args, experimental_delegates=None, **kwargs: interpreter(*args, **kwargs)), name
+
+    monkeypatch.setattr(runtime, "tflite_interpreter_class", interpreter_class)
+    monkeypatch.setitem(runtime.DELEGATES, "twin", lambda: used.append("twin"))
+    monkeypatch.setitem(targets.DEVICES, "pi-twin", targets.Device("pi-twin", targets.DEVICES["pi"].models, "twin"))
+    twin = tmp_path / "twin.tar.gz"
+    make_bundle(quick_export, mnist.test, twin, BundleOptions(target="pi-twin", golden=100))
+    verdict = verify(twin, install_root=tmp_path / "device")
+    assert verdict.passed and verdict.target == "pi-twin" and verdict.runtime == "litert+twin"
+    model = load_model(tmp_path / "device" / "current")
+    assert model.path.name == "model_int8.tflite" and model.classifier.runtime == "litert+twin" and len(used) == 2

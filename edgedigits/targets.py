@@ -1,0 +1,79 @@
+"""The targets table: what a device runs, on which accelerator, and which model is the float reference.
+
+convert writes artifacts and describes them in the manifest; from here on every stage asks this table which of
+them to bundle (`bundle --target`), to load (`run`, `serve`, `verify`) and to compare against (`bench`, the
+quantization report, `verify`). A new device target is one row of DEVICES; a new accelerator one entry of
+runtime.DELEGATES.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgedigits import EdgeDigitsError
+from edgedigits.manifest import Artifact, Manifest
+
+REFERENCE = ("tflite", "float32")  # (format, precision) of the float model every quantized one is compared with
+RUNTIME_FORMATS = ("tflite", "onnx")  # what the device's runtimes load (Keras models stay on the workstation)
+AUTO = "auto"  # as an accelerator: the one the model's device target names
+
+
+@dataclass(frozen=True)
+class Model:
+    """One kind of artifact in a manifest: format, precision and, where a format has several recipes, variant."""
+    format: str
+    precision: str
+    variant: str | None = None  # None: any
+    accelerator: str | None = None  # None: any CPU runs it; else only that accelerator does
+
+    def matches(self, artifact: Artifact) -> bool:
+        return (artifact.format, artifact.precision) == (self.format, self.precision) and \
+            self.variant in (None, artifact.variant)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device target: the models it runs, preferred first, and the accelerator it runs them on."""
+    name: str
+    models: tuple[Model, ...]
+    accelerator: str | None = None
+    describe: str = ""
+
+
+DEVICES = {device.name: device for device in (
+    Device("pi", (Model("tflite", "int8"), Model("tflite", "uint8")), describe="int8 TFLite"),
+    Device("coral", (Model("tflite", "uint8", "edgetpu-compiled", accelerator="edgetpu"),
+                     Model("tflite", "uint8", "edgetpu-static")), accelerator="edgetpu", describe="the Edge TPU model"),
+    Device("onnx", (Model("onnx", "int8"),), describe="int8 ONNX"),
+)}
+# What `run` and `serve` load from an export folder that is no device's release, preferred first.
+LIVE = (Model("tflite", "int8"), Model("tflite", "float32"), Model("onnx", "int8"), Model("onnx", "float32"))
+
+
+def device(name: str) -> Device:
+    if name not in DEVICES:
+        raise EdgeDigitsError(f"unknown target {name!r}; choose from {', '.join(DEVICES)}")
+    return DEVICES[name]
+
+
+def first(manifest: Manifest, models: tuple[Model, ...], accelerator: str | None = AUTO) -> Artifact | None:
+    """The manifest's artifact of the first model listed that runs with `accelerator` (AUTO: any)."""
+    for model in models:
+        if accelerator != AUTO and model.accelerator not in (None, accelerator):
+            continue
+        found = next((a for a in manifest.artifacts if model.matches(a)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def bundled_model(manifest: Manifest, accelerator: str | None = AUTO) -> tuple[Artifact, str | None]:
+    """A device bundle's (or release's) model and the accelerator to run it on: its target's own (AUTO), or
+    the model of its target that runs on the one asked for (None: the CPU twin of an Edge TPU model)."""
+    target = device(manifest.bundle["target"])
+    wanted = target.accelerator if accelerator == AUTO else accelerator
+    runtime = next((a for a in manifest.artifacts if a.path == manifest.bundle["runtime_artifact"]), None)
+    chosen = runtime if wanted == target.accelerator else first(manifest, target.models, wanted)
+    if chosen is None:
+        raise EdgeDigitsError(f"the {target.name} bundle holds no model that runs "
+                              + (f"on the {wanted}" if wanted else "without its accelerator"))
+    return chosen, wanted
