@@ -15,6 +15,10 @@ from pathlib import Path
 from edgedigits import EdgeDigitsError
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+# The device's Python, given rather than discovered: discovery may pick whatever a login shell puts first (pyenv
+# shims, a venv) and fail. Raspberry Pi OS and Debian have it here. As Ansible's configured default it is the
+# weakest setting: an inventory's ansible_python_interpreter, for a host or a group, wins.
+DEVICE_PYTHON = "/usr/bin/python3"
 
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
@@ -110,7 +114,8 @@ def run_playbook(playbook: str, inventory: Path, extra: dict[str, str], forks: i
         command = [binary, "-i", str(inventory), str(PLAYBOOKS / playbook), "--forks", str(forks),
                    "-e", f"@{variables}"]
         # Ansible's own output goes to stderr, keeping stdout for the result lines.
-        subprocess.run(command, stdout=sys.stderr, env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+        subprocess.run(command, stdout=sys.stderr, env={"ANSIBLE_PYTHON_INTERPRETER": DEVICE_PYTHON, **os.environ,
+                                                        "ANSIBLE_NOCOLOR": "1"})
         hosts = _inventory_hosts(binary, inventory)
         # Result files are named by a hash of the host (any inventory name is safe); the host is inside.
         found = {r["host"]: r for r in (json.loads(p.read_text()) for p in (Path(results) / "hosts").glob("*.json"))}

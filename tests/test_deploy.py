@@ -174,14 +174,15 @@ def test_an_unknown_host_key_is_refused(fleet, sshd, tmp_path):
 
 
 def test_deploy_by_host_with_the_users_ssh_config(fleet, sshd, tmp_path):
+    """No interpreter given: the device's /usr/bin/python3 runs Ansible's modules (discovery would find this
+    machine's pyenv shims first)."""
     bundles, _, _ = fleet
     config = tmp_path / "ssh_config"
     config.write_text(f"Host 127.0.0.1\n  Port {sshd.port}\n  IdentityFile {sshd.key}\n"
                       f"  UserKnownHostsFile {sshd.known_hosts}\n")
     device = tmp_path / "device"
     done = cli("deploy", bundles["pi"], "--host", f"{getpass.getuser()}@127.0.0.1:{device}",
-               "--remote-command", EDGEDIGITS, env={"ANSIBLE_SSH_COMMON_ARGS": f"-F {config}",
-                                                    "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
+               "--remote-command", EDGEDIGITS, env={"ANSIBLE_SSH_COMMON_ARGS": f"-F {config}"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("127.0.0.1: current -> releases/")
     assert _current(device) == f"releases/{release_name(bundles['pi'])}"
@@ -250,3 +251,15 @@ def test_inventory_names_cannot_move_result_files(fleet, sshd, tmp_path):
     done = cli("deploy", bundles["pi"], "--inventory", inventory)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("edge/../../../escape: current -> releases/")
+
+
+def test_a_host_whose_python_is_broken_says_so_in_one_line(fleet, sshd, tmp_path):
+    bundles, _, _ = fleet
+    inventory = _inventory(sshd, tmp_path / "inventory.ini", {"edge-c": tmp_path / "device"})
+    inventory.write_text(inventory.read_text().replace(f"ansible_python_interpreter={sys.executable}",
+                                                       "ansible_python_interpreter=/opt/none/python3"))
+    done = cli("deploy", bundles["pi"], "--inventory", inventory)
+    assert done.returncode == 1
+    line = next(line for line in done.stdout.splitlines() if line.startswith("edge-c:"))
+    assert "FAILED at 'Check Python and the edgedigits device extra'" in line and "/opt/none/python3" in line, line
+    assert not (tmp_path / "device").exists()
