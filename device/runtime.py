@@ -11,6 +11,7 @@ import numpy as np
 from edgedigits import EdgeDigitsError, first_line
 from edgedigits.manifest import Artifact, Manifest
 from edgedigits.quiet import silenced
+from edgedigits.targets import EDGETPU_LIBRARY
 
 PIXEL_SCALE = 1 / 255  # float models take pixel * PIXEL_SCALE
 
@@ -107,8 +108,6 @@ def _tensor_quant(detail: dict) -> TensorQuant:
     scale, zero_point = detail["quantization"]
     return TensorQuant(np.dtype(detail["dtype"]), float(scale), int(zero_point))
 
-
-EDGETPU_LIBRARY = "libedgetpu.so.1"
 
 
 def edgetpu_delegate():

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgedigits import EdgeDigitsError
+from edgedigits import EdgeDigitsError, first_line
 from edgedigits.targets import AUTO, DEVICES
 
 
@@ -70,7 +70,8 @@ def cmd_convert(args) -> int:
     _host_env()
     from edgedigits.convert.export import ConvertOptions, convert
     from edgedigits.convert.onnx import OnnxQuant
-    options = ConvertOptions(calibration_dir=args.calibration,
+    from edgedigits.convert.calibration import DEFAULT_DIR
+    options = ConvertOptions(calibration_dir=args.calibration or DEFAULT_DIR,
                              onnx=OnnxQuant(args.onnx_form, args.onnx_types, args.calibration_method,
                                             args.onnx_weights == "per-channel"),
                              pick_fastest=args.pick == "fastest", budget_pp=args.budget_pp, target=args.target,
@@ -96,7 +97,8 @@ def cmd_regress(args) -> int:
 
 
 def cmd_calibration(args) -> int:
-    from edgedigits.convert.calibration import build_calibration, build_from_images
+    from edgedigits.convert.calibration import DEFAULT_DIR, build_calibration, build_from_images
+    args.out = args.out or DEFAULT_DIR
     if args.source:
         count, empty = build_from_images(args.source, args.out)
         for path in empty:
@@ -173,6 +175,24 @@ def cmd_info(args) -> int:
     print(json.dumps({"edgedigits": __version__, "python": platform.python_version(), "runtimes": runtimes}))
     if not runtimes:
         raise EdgeDigitsError("no runtime installed: pip install 'edgedigits[device]'")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    import json
+    from dataclasses import asdict
+    from edgedigits.deploy.release import release_root
+    from edgedigits.device.doctor import diagnose
+    checks = diagnose(release_root(args.root))
+    fatal = next((c for c in checks if c.fatal), None)
+    if args.json:
+        print(json.dumps({"ok": fatal is None, "checks": [asdict(c) for c in checks]}))
+    else:
+        print("| check | found | to fix |\n|---|---|---|")
+        for check in checks:
+            print(f"| {check.name} | {check.value} | {check.problem or 'ok'} |")
+    if fatal is not None:
+        raise EdgeDigitsError(f"{fatal.name}: {fatal.problem}")
     return 0
 
 
@@ -255,10 +275,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("compare.png"), help="figure to write")
     p.set_defaults(func=cmd_compare)
 
-    from edgedigits.convert.calibration import DEFAULT_DIR  # numpy and OpenCV only
     p = sub.add_parser("convert", parents=[data_parent], help="write TFLite/ONNX artifacts and manifest.json")
     p.add_argument("run", type=Path, help="a training run folder (with model.keras)")
-    p.add_argument("--calibration", type=Path, default=DEFAULT_DIR, help="folder of 28x28 calibration images")
+    p.add_argument("--calibration", type=Path, help="folder of 28x28 calibration images (default: the project's "
+                   "calibration_data)")
     p.add_argument("--onnx-form", default="qdq", choices=["qdq", "qoperator"])
     p.add_argument("--onnx-types", default="u8s8", choices=["u8s8", "s8s8"], help="activation/weight int types")
     p.add_argument("--onnx-weights", default="per-channel", choices=["per-channel", "per-tensor"])
@@ -286,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=50)
     p.add_argument("--from", dest="source", type=Path, help="cut the digits out of your own images instead "
                    "(any size and polarity; class folders give labels), normalized as the device does")
-    p.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    p.add_argument("--out", type=Path, help="default: the project's calibration_data")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_calibration)
 
@@ -365,11 +385,20 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="version, Python and the runtimes installed here")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("doctor", help="on the device: Python, numpy, OpenCV, runtimes, Edge TPU, cameras, disk, "
+                       "memory and the current release; exit 1 with the first thing to fix")
+    p.add_argument("root", nargs="?", default="~/edgedigits", help="the edgedigits folder (default ~/edgedigits)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("footage", parents=[data_parent], help="render test video of MNIST test digits on paper")
     p.add_argument("out", type=Path)
     p.add_argument("--frames", type=int, default=60)
-    from edgedigits.footage.conditions import CONDITIONS
-    p.add_argument("--condition", default="plain", choices=list(CONDITIONS), metavar="CONDITION",
+    # The footage package draws with OpenCV: where it is missing or broken, every other command still runs.
+    from edgedigits.quiet import quiet_import
+    conditions = quiet_import("edgedigits.footage.conditions")
+    CONDITIONS = {} if isinstance(conditions, ImportError) else conditions.CONDITIONS
+    p.add_argument("--condition", default="plain", choices=list(CONDITIONS) or None, metavar="CONDITION",
                    help="scene, layout, paper, ink, light and blur: one of " + ", ".join(CONDITIONS))
     p.add_argument("--digits", type=int, nargs=2, default=[4, 16], metavar=("MIN", "MAX"), help="digits per frame")
     p.add_argument("--seed", type=int, default=0)
@@ -377,8 +406,31 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+# The install that brings each module a command may miss, by its top-level name.
+INSTALLS = {
+    "cv2": "OpenCV is not installed: pip install 'edgedigits[device]' (on Raspberry Pi OS: apt install "
+           "python3-opencv, a venv made with --system-site-packages, pip install 'edgedigits[pi]')",
+    "aiohttp": "aiohttp is not installed: pip install 'edgedigits[serve]'",
+    "ansible": "Ansible is not installed: pip install 'edgedigits[deploy]'",
+    **dict.fromkeys(("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"),
+                    "this runs on the workstation: pip install 'edgedigits[host]'"),
+}
+
+
+def _missing(module: str) -> str:
+    top = module.split(".")[0]
+    return f"no module {top!r}: " + INSTALLS.get(top, "pip install 'edgedigits[device]' on a device, "
+                                                 "'edgedigits[host]' on the workstation")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from edgedigits.quiet import quiet_import
+    opencv = quiet_import("cv2")  # already imported by the parser where it works
+    if args.func is not cmd_doctor and isinstance(opencv, ImportError) and not isinstance(opencv, ModuleNotFoundError):
+        print(f"edgedigits: error: OpenCV does not import ({first_line(opencv)}): `edgedigits doctor` says what "
+              "to fix", file=sys.stderr)
+        return 1
     try:
         return args.func(args)
     except EdgeDigitsError as exc:
@@ -387,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgedigits: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an extra this command needs is not installed here
+        print(f"edgedigits: error: {_missing(exc.name or '')}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug or an unforeseen library failure: still one line, unless debugging
         if os.environ.get("EDGEDIGITS_DEBUG"):
             raise

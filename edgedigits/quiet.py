@@ -28,6 +28,17 @@ def silenced() -> Iterator[None]:
             _restore(saved)
 
 
+def quiet_import(name: str):
+    """A module, or the ImportError that stopped it, with nothing printed: numpy 2 prints a page on stderr
+    before it refuses a module built for numpy 1 (Debian's OpenCV in a venv that pip's numpy shadows)."""
+    import importlib
+    with silenced():
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            return exc
+
+
 def _restore(saved: dict[int, int]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()

@@ -15,6 +15,7 @@ from edgedigits.manifest import Artifact, Manifest
 REFERENCE = ("tflite", "float32")  # (format, precision) of the float model every quantized one is compared with
 RUNTIME_FORMATS = ("tflite", "onnx")  # what the device's runtimes load (Keras models stay on the workstation)
 AUTO = "auto"  # as an accelerator: the one the model's device target names
+EDGETPU_LIBRARY = "libedgetpu.so.1"  # the Edge TPU's runtime library (Coral's libedgetpu1-std package)
 
 
 @dataclass(frozen=True)

@@ -261,5 +261,5 @@ def test_a_host_whose_python_is_broken_says_so_in_one_line(fleet, sshd, tmp_path
     done = cli("deploy", bundles["pi"], "--inventory", inventory)
     assert done.returncode == 1
     line = next(line for line in done.stdout.splitlines() if line.startswith("edge-c:"))
-    assert "FAILED at 'Check Python and the edgedigits device extra'" in line and "/opt/none/python3" in line, line
+    assert "FAILED at 'Check the device with edgedigits doctor'" in line and "/opt/none/python3" in line, line
     assert not (tmp_path / "device").exists()
