@@ -18,7 +18,7 @@ from edgedigits.data import Split
 from edgedigits.deploy.release import release_name
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import MANIFEST, Artifact, Manifest, atomic_path, sha256_file
-from edgedigits.targets import REFERENCE, device, first
+from edgedigits.targets import REFERENCE, device, matching
 
 GOLDEN = "golden.npz"
 MAX_MEMBER_BYTES = 64 << 20  # no model of this toolkit comes near; a bigger member is a zip bomb or a mistake
@@ -36,10 +36,14 @@ class BundleOptions:
     budget_pp: float = 0.5  # accuracy the quantized model may lose against float on the golden vectors
 
 
-def _runtime_artifact(manifest: Manifest, target: str, export: Path) -> Artifact:
-    found = first(manifest, device(target).models)
-    if found is not None:
-        return found
+def _runtime_artifacts(manifest: Manifest, target: str, export: Path, reference: Artifact,
+                       budget_pp: float) -> list[Artifact]:
+    """The target's models in the export, preferred first; besides the preferred one, those that kept within the
+    budget on the workstation's test split. The device measures them all and runs the fastest."""
+    found = matching(manifest, device(target).models)
+    if found:
+        return found[:1] + [a for a in found[1:] if None not in (a.test_accuracy, reference.test_accuracy)
+                            and (reference.test_accuracy - a.test_accuracy) * 100 <= budget_pp]
     if target == "coral":
         raise EdgeDigitsError(f"{export}: no Edge TPU model; run `edgedigits convert {export} --target edgetpu`")
     raise EdgeDigitsError(f"{export}: no {device(target).describe} model in the manifest; run `edgedigits "
@@ -62,18 +66,19 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
     if options.budget_pp > MAX_BUDGET_PP:
         raise EdgeDigitsError(f"--budget-pp {options.budget_pp}: at most {MAX_BUDGET_PP} points")
     manifest = Manifest.load(export)
-    runtime = _runtime_artifact(manifest, options.target, export)
     reference = manifest.find(*REFERENCE)
     if reference is None:
         raise EdgeDigitsError(f"{export}: no float32 TFLite model to compare on the device")
-    chosen = [runtime] if runtime is reference else [runtime, reference]
+    variants = _runtime_artifacts(manifest, options.target, export, reference, options.budget_pp)
+    chosen = variants + ([] if reference in variants else [reference])
     for artifact in chosen:
         manifest.verify(export, artifact)
     golden = _golden(export, manifest, reference, test, options.golden)
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / GOLDEN).write_bytes(golden)
         bundle = Manifest(manifest.model, manifest.classes, manifest.input, chosen, bundle={
-            "target": options.target, "runtime_artifact": runtime.path, "reference_artifact": reference.path,
+            "target": options.target, "runtime_artifact": variants[0].path, "variants": [a.path for a in variants],
+            "reference_artifact": reference.path,
             "budget_pp": options.budget_pp, "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
                                                        "bytes": len(golden), "count": min(options.golden, len(test))}})
         bundle.save(Path(folder))
@@ -121,6 +126,8 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
     for key in ("runtime_artifact", "reference_artifact"):
         if info.get(key) not in names:
             raise EdgeDigitsError(f"{path}: {key} {info.get(key)!r} is not one of the bundle's artifacts")
+    if not isinstance(info.get("variants", []), list) or not set(info.get("variants", [])) <= names:
+        raise EdgeDigitsError(f"{path}: variants {info.get('variants')!r} are not all the bundle's artifacts")
     listed = {a.path: (a.sha256, a.bytes) for a in manifest.artifacts}
     listed[GOLDEN] = (golden.get("sha256"), golden.get("bytes"))
     return listed

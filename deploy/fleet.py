@@ -93,7 +93,7 @@ def _result_line(result: dict) -> str:
         return f"FAILED at {result['step']!r}: {result['message']}"
     if verify is None:
         return f"current -> {result['current']}"
-    return (f"current -> {result['current']}; {verify['runtime']}: accuracy {verify['accuracy']:.2%} vs float "
+    return (f"current -> {result['current']}; {verify['artifact']} on {verify['runtime']}: accuracy {verify['accuracy']:.2%} vs float "
             f"{verify['float_accuracy']:.2%} (drop {verify['drop_pp']:+.2f} pp, agreement {verify['agreement']:.2%}), "
             f"p50 {verify['p50_us']:.0f} µs vs {verify['float_p50_us']:.0f} µs ({verify['speedup']:.2f}x)")
 

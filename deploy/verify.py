@@ -12,7 +12,7 @@ from edgedigits.deploy.bundle import golden_split, open_bundle
 from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import Manifest, sha256_file
-from edgedigits.targets import AUTO, bundled_model
+from edgedigits.targets import AUTO, bundled_model, bundled_variants
 
 # The float reference here against its outputs on the workstation: kernels differ between CPUs by about 1e-6;
 # a larger gap means the models are not the ones the workstation bundled.
@@ -20,10 +20,25 @@ FLOAT_TOLERANCE = 1e-3
 
 
 @dataclass
+class Variant:
+    """One of the bundle's quantized models, measured on this device against the float reference."""
+    artifact: str
+    precision: str
+    accuracy: float
+    drop_pp: float
+    agreement: float
+    p50_us: float
+    p99_us: float
+    speedup: float
+    passed: bool  # within the budget (and the float model is the one bundled)
+
+
+@dataclass
 class Verdict:
     model: str
     target: str
     runtime: str  # the runtime (and delegate) the quantized model ran on
+    artifact: str  # the quantized model picked: the fastest of the variants that passed
     golden: int
     accuracy: float
     float_accuracy: float
@@ -37,6 +52,7 @@ class Verdict:
     speedup: float
     budget_pp: float
     passed: bool
+    variants: list[Variant]
     current: str = ""  # with --install: the release the device now runs
 
     @property
@@ -44,39 +60,50 @@ class Verdict:
         return self.float_max_error <= FLOAT_TOLERANCE
 
     def table(self) -> str:
+        rows = [f"| {v.artifact}{' (picked)' if v.artifact == self.artifact else ''} | {v.precision} | "
+                f"{v.accuracy:.2%} | {v.drop_pp:+.2f} | {v.agreement:.2%} | {v.p50_us:.0f} | {v.p99_us:.0f} | "
+                f"{v.speedup:.2f}x | {'yes' if v.passed else 'no'} |" for v in self.variants]
         return "\n".join([
             f"{self.model} for {self.target}, {self.golden} golden vectors, runtime {self.runtime}",
-            "| model | accuracy | p50 µs | p99 µs |", "|---|---:|---:|---:|",
-            f"| quantized | {self.accuracy:.2%} | {self.p50_us:.0f} | {self.p99_us:.0f} |",
-            f"| float | {self.float_accuracy:.2%} | {self.float_p50_us:.0f} | {self.float_p99_us:.0f} |",
-            f"drop {self.drop_pp:+.2f} pp (budget {self.budget_pp} pp), agreement {self.agreement:.2%}, "
-            f"speed-up {self.speedup:.2f}x, float outputs within {self.float_max_error:.1e} of the workstation's"
+            "| model | precision | accuracy | drop pp | agreement | p50 µs | p99 µs | speed-up | within budget |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|", *rows,
+            f"| float reference | float32 | {self.float_accuracy:.2%} | | | {self.float_p50_us:.0f} | "
+            f"{self.float_p99_us:.0f} | 1.00x | |",
+            f"budget {self.budget_pp} pp; float outputs within {self.float_max_error:.1e} of the workstation's"
             + ("" if self.float_matches else f" (over {FLOAT_TOLERANCE:.0e}: not the models that were bundled)")
             + (": PASSED" if self.passed else ": FAILED") + (f"; current -> {self.current}" if self.current else "")])
 
 
 def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, rounds: int = 5,
           repeats: int = 200) -> Verdict:
-    """Accuracy, agreement and single-thread latency of the runtime model (on its target's accelerator, or the one
-    asked for) and the float reference."""
+    """Accuracy, agreement and single-thread latency, side by side, of the bundle's quantized models (on its
+    target's accelerator, or the one asked for: its model alone; on the CPU: every variant it carries) and the
+    float reference; the fastest variant within the budget is picked."""
     info = manifest.bundle
-    artifacts = {a.path: a for a in manifest.artifacts}
     runtime, accelerator = bundled_model(manifest, accelerator)
-    quantized = load_artifact(directory, manifest, runtime, 1, accelerator)
+    candidates = [runtime] if accelerator else bundled_variants(manifest, None)
+    models = {a.path: load_artifact(directory, manifest, a, 1, accelerator) for a in candidates}
+    artifacts = {a.path: a for a in manifest.artifacts}
     reference = load_artifact(directory, manifest, artifacts[info["reference_artifact"]], 1)
     golden, float_outputs = golden_split(directory, manifest)
-    scores, float_scores = predict_all(quantized, golden.images), predict_all(reference, golden.images)
-    times = interleaved_latency_us({"quantized": quantized, "float": reference}, golden.images[:1], rounds, repeats)
-    accuracy = float(np.mean(scores.argmax(axis=1) == golden.labels))
-    float_accuracy = float(np.mean(float_scores.argmax(axis=1) == golden.labels))
-    drop = (float_accuracy - accuracy) * 100
-    p50, p99 = (float(np.percentile(times["quantized"], q)) for q in (50, 99))
-    float_p50, float_p99 = (float(np.percentile(times["float"], q)) for q in (50, 99))
+    float_scores = predict_all(reference, golden.images)
     float_error = float(np.abs(float_scores - float_outputs).max())
-    return Verdict(manifest.model, info["target"], quantized.runtime, len(golden), accuracy, float_accuracy, drop,
-                   float(np.mean(scores.argmax(axis=1) == float_scores.argmax(axis=1))), float_error,
-                   p50, p99, float_p50, float_p99, float_p50 / p50, info["budget_pp"],
-                   drop <= info["budget_pp"] and float_error <= FLOAT_TOLERANCE)
+    float_accuracy = float(np.mean(float_scores.argmax(axis=1) == golden.labels))
+    times = interleaved_latency_us({**models, "": reference}, golden.images[:1], rounds, repeats)
+    float_p50, float_p99 = (float(np.percentile(times[""], q)) for q in (50, 99))
+    variants = []
+    for artifact in candidates:
+        predicted = predict_all(models[artifact.path], golden.images).argmax(axis=1)
+        accuracy = float(np.mean(predicted == golden.labels))
+        drop = (float_accuracy - accuracy) * 100
+        p50, p99 = (float(np.percentile(times[artifact.path], q)) for q in (50, 99))
+        variants.append(Variant(artifact.path, artifact.precision, accuracy, drop,
+                                float(np.mean(predicted == float_scores.argmax(axis=1))), p50, p99, float_p50 / p50,
+                                drop <= info["budget_pp"] and float_error <= FLOAT_TOLERANCE))
+    picked = min((v for v in variants if v.passed), key=lambda v: v.p50_us, default=variants[0])
+    return Verdict(manifest.model, info["target"], models[picked.artifact].runtime, picked.artifact, len(golden),
+                   picked.accuracy, float_accuracy, picked.drop_pp, picked.agreement, float_error, picked.p50_us,
+                   picked.p99_us, float_p50, float_p99, picked.speedup, info["budget_pp"], picked.passed, variants)
 
 
 def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | None = None) -> Verdict:
@@ -86,6 +113,8 @@ def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | No
         manifest = open_bundle(bundle, Path(folder))
         verdict = check(Path(folder), manifest, accelerator)
         if verdict.passed and install_root is not None:
+            manifest.bundle["runtime_artifact"] = verdict.artifact  # measured here: what the release runs
+            manifest.save(Path(folder))
             root = release.release_root(install_root)
             name = release.release_name(manifest.model, manifest.bundle["target"], sha256_file(bundle))
             release.install(Path(folder), root, name)

@@ -142,7 +142,7 @@ def release(root: Path) -> Check:
         verdict = check(current, Manifest.load(current), rounds=2, repeats=50)
     except (EdgeDigitsError, ImportError, OSError, KeyError, TypeError) as exc:
         return Check("release", f"{os.readlink(current)}: cannot be checked", first_line(exc))
-    summary = (f"{os.readlink(current)}: {verdict.model} for {verdict.target} on {verdict.runtime}, accuracy "
+    summary = (f"{os.readlink(current)}: {verdict.model} for {verdict.target}, {verdict.artifact} on {verdict.runtime}, accuracy "
                f"{verdict.accuracy:.2%} (drop {verdict.drop_pp:+.2f} pp), {verdict.speedup:.2f}x float")
     return Check("release", summary, "" if verdict.passed else "the current release fails its verify: deploy "
                  "another or `edgedigits rollback`")

@@ -58,13 +58,24 @@ def device(name: str) -> Device:
 
 def first(manifest: Manifest, models: tuple[Model, ...], accelerator: str | None = AUTO) -> Artifact | None:
     """The manifest's artifact of the first model listed that runs with `accelerator` (AUTO: any)."""
+    return next(iter(matching(manifest, models, accelerator)), None)
+
+
+def matching(manifest: Manifest, models: tuple[Model, ...], accelerator: str | None = AUTO) -> list[Artifact]:
+    """Every artifact of the manifest that one of the models (in their order) describes and that runs with
+    `accelerator` (AUTO: any)."""
+    found: list[Artifact] = []
     for model in models:
-        if accelerator != AUTO and model.accelerator not in (None, accelerator):
-            continue
-        found = next((a for a in manifest.artifacts if model.matches(a)), None)
-        if found is not None:
-            return found
-    return None
+        if accelerator == AUTO or model.accelerator in (None, accelerator):
+            found += [a for a in manifest.artifacts if model.matches(a) and a not in found]
+    return found
+
+
+def bundled_variants(manifest: Manifest, accelerator: str | None) -> list[Artifact]:
+    """The models a bundle carries for its target that run with `accelerator`, preferred first: the device
+    measures them and runs the fastest that keeps within the budget."""
+    carried = manifest.bundle.get("variants") or [manifest.bundle["runtime_artifact"]]
+    return [a for a in matching(manifest, device(manifest.bundle["target"]).models, accelerator) if a.path in carried]
 
 
 def bundled_model(manifest: Manifest, accelerator: str | None = AUTO) -> tuple[Artifact, str | None]:

@@ -45,12 +45,17 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, **fields) -> None:
 
 def test_bundle_holds_models_golden_vectors_and_checksums(pi_bundle, quick_export, tmp_path, mnist):
     members = _members(pi_bundle)
-    assert set(members) == {MANIFEST, "model_int8.tflite", "model_float32.tflite", "golden.npz"}
     manifest = json.loads(members[MANIFEST])
+    # pi's int8 TFLite first, then its other int8 variants that kept within the budget on the test split
+    exported = {a["path"]: a for a in json.loads((quick_export / MANIFEST).read_text())["artifacts"]}
+    within = [name for name in ("model_uint8.tflite",) if (exported["model_float32.tflite"]["test_accuracy"]
+                                                           - exported[name]["test_accuracy"]) * 100 <= 0.5]
+    assert manifest["bundle"]["variants"] == ["model_int8.tflite", *within]
+    assert set(members) == {MANIFEST, "model_float32.tflite", "golden.npz", *manifest["bundle"]["variants"]}
     assert manifest["classes"] == [str(i) for i in range(10)] and manifest["bundle"]["target"] == "pi"
     for artifact in manifest["artifacts"]:
         assert artifact["sha256"] == sha256_file(quick_export / artifact["path"])
-        assert artifact["input"]["dtype"] in ("int8", "float32")
+        assert artifact["input"]["dtype"] in ("int8", "uint8", "float32")
     with np.load(io.BytesIO(members["golden.npz"])) as golden:
         assert golden["images"].shape == (300, 28, 28) and golden["float_outputs"].shape == (300, 10)
         index = next(i for i in range(10000) if np.array_equal(mnist.test.images[i], golden["images"][0]))
@@ -106,8 +111,20 @@ def test_verify_reports_accuracy_agreement_and_latency(pi_bundle, tmp_path, no_t
     assert verdict["accuracy"] > 0.9 and abs(verdict["drop_pp"]) <= 0.5 and verdict["agreement"] >= 0.99
     assert verdict["float_max_error"] < 1e-5 and verdict["p50_us"] > 0 and verdict["speedup"] > 1.2
     assert verdict["current"].startswith("releases/") and (tmp_path / "device" / "current").resolve().is_dir()
-    assert sorted(p.name for p in (tmp_path / "device" / "current").iterdir()) == sorted(
-        [MANIFEST, "golden.npz", "model_float32.tflite", "model_int8.tflite"])
+    # Every int8 variant the bundle carries is measured here, side by side; the fastest within the budget is the
+    # one the release runs.
+    (tmp_path / "opened").mkdir()
+    carried = open_bundle(pi_bundle, tmp_path / "opened").bundle["variants"]
+    assert carried[0] == "model_int8.tflite" and set(carried) <= {"model_int8.tflite", "model_uint8.tflite"}
+    assert [v["artifact"] for v in verdict["variants"]] == carried
+    picked = min((v for v in verdict["variants"] if v["passed"]), key=lambda v: v["p50_us"])
+    assert verdict["artifact"] == picked["artifact"] and verdict["p50_us"] == picked["p50_us"]
+    assert all(v["speedup"] > 0 and v["p50_us"] <= v["p99_us"] for v in verdict["variants"])
+    current = tmp_path / "device" / "current"
+    assert sorted(p.name for p in current.iterdir()) == sorted([MANIFEST, "golden.npz", "model_float32.tflite", *carried])
+    assert json.loads((current / MANIFEST).read_text())["bundle"]["runtime_artifact"] == verdict["artifact"]
+    table = cli("verify", pi_bundle, env=no_tensorflow).stdout
+    assert all(f"| {name}" in table for name in carried) and "(picked)" in table and "| float reference |" in table
 
 
 def test_verify_fails_beyond_the_budget_and_on_a_corrupt_bundle(quick_export, mnist, tmp_path):

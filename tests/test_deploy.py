@@ -117,7 +117,7 @@ def test_deploy_to_two_hosts_verifies_then_switches(fleet):
     release = release_name(bundles["pi"])
     for host, device in targets.items():
         line = next(line for line in done.stdout.splitlines() if line.startswith(f"{host}:"))
-        assert f"current -> releases/{release}" in line and "litert: accuracy" in line and "drop" in line
+        assert f"current -> releases/{release}" in line and "on litert: accuracy" in line and "drop" in line
         assert _current(device) == f"releases/{release}"
         assert (device / "current" / "model_int8.tflite").is_file()
         assert not (device / "previous").exists()
