@@ -18,7 +18,7 @@ from edgedigits.data import Split
 from edgedigits.deploy.release import release_name
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import MANIFEST, Artifact, Manifest, atomic_path, sha256_file
-from edgedigits.targets import REFERENCE, device, matching
+from edgedigits.targets import REFERENCE, device, first, matching
 
 GOLDEN = "golden.npz"
 MAX_MEMBER_BYTES = 64 << 20  # no model of this toolkit comes near; a bigger member is a zip bomb or a mistake
@@ -70,7 +70,10 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
     if reference is None:
         raise EdgeDigitsError(f"{export}: no float32 TFLite model to compare on the device")
     variants = _runtime_artifacts(manifest, options.target, export, reference, options.budget_pp)
-    chosen = variants + ([] if reference in variants else [reference])
+    # Speed-ups are measured against float in the runtime's own format: ONNX Runtime's per-call cost is its own.
+    twin_model = device(options.target).twin
+    twin = first(manifest, (twin_model,)) if twin_model else None
+    chosen = variants + [a for a in (reference, twin) if a is not None and a not in variants]
     for artifact in chosen:
         manifest.verify(export, artifact)
     golden = _golden(export, manifest, reference, test, options.golden)
@@ -78,7 +81,7 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
         (Path(folder) / GOLDEN).write_bytes(golden)
         bundle = Manifest(manifest.model, manifest.classes, manifest.input, chosen, bundle={
             "target": options.target, "runtime_artifact": variants[0].path, "variants": [a.path for a in variants],
-            "reference_artifact": reference.path,
+            "reference_artifact": reference.path, **({"float_twin": twin.path} if twin else {}),
             "budget_pp": options.budget_pp, "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
                                                        "bytes": len(golden), "count": min(options.golden, len(test))}})
         bundle.save(Path(folder))
@@ -126,6 +129,8 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
     for key in ("runtime_artifact", "reference_artifact"):
         if info.get(key) not in names:
             raise EdgeDigitsError(f"{path}: {key} {info.get(key)!r} is not one of the bundle's artifacts")
+    if info.get("float_twin", next(iter(names))) not in names:
+        raise EdgeDigitsError(f"{path}: float_twin {info.get('float_twin')!r} is not one of the bundle's artifacts")
     if not isinstance(info.get("variants", []), list) or not set(info.get("variants", [])) <= names:
         raise EdgeDigitsError(f"{path}: variants {info.get('variants')!r} are not all the bundle's artifacts")
     listed = {a.path: (a.sha256, a.bytes) for a in manifest.artifacts}

@@ -53,6 +53,8 @@ class Verdict:
     budget_pp: float
     passed: bool
     variants: list[Variant]
+    twin: str = ""  # the float model of the variants' own format, when it is not the reference (ONNX's)
+    twin_p50_us: float = 0.0
     current: str = ""  # with --install: the release the device now runs
 
     @property
@@ -68,7 +70,9 @@ class Verdict:
             "| model | precision | accuracy | drop pp | agreement | p50 µs | p99 µs | speed-up | within budget |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|", *rows,
             f"| float reference | float32 | {self.float_accuracy:.2%} | | | {self.float_p50_us:.0f} | "
-            f"{self.float_p99_us:.0f} | 1.00x | |",
+            f"{self.float_p99_us:.0f} | {'' if self.twin else '1.00x'} | |",
+            *([f"| {self.twin} (speed-ups against it) | float32 | | | | {self.twin_p50_us:.0f} | | 1.00x | |"]
+              if self.twin else []),
             f"budget {self.budget_pp} pp; float outputs within {self.float_max_error:.1e} of the workstation's"
             + ("" if self.float_matches else f" (over {FLOAT_TOLERANCE:.0e}: not the models that were bundled)")
             + (": PASSED" if self.passed else ": FAILED") + (f"; current -> {self.current}" if self.current else "")])
@@ -89,8 +93,11 @@ def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, r
     float_scores = predict_all(reference, golden.images)
     float_error = float(np.abs(float_scores - float_outputs).max())
     float_accuracy = float(np.mean(float_scores.argmax(axis=1) == golden.labels))
-    times = interleaved_latency_us({**models, "": reference}, golden.images[:1], rounds, repeats)
+    twin = info.get("float_twin", "")
+    timed = {**models, "": reference, **({twin: load_artifact(directory, manifest, artifacts[twin], 1)} if twin else {})}
+    times = interleaved_latency_us(timed, golden.images[:1], rounds, repeats)
     float_p50, float_p99 = (float(np.percentile(times[""], q)) for q in (50, 99))
+    baseline = float(np.percentile(times[twin or ""], 50))  # what speed-ups are against
     variants = []
     for artifact in candidates:
         predicted = predict_all(models[artifact.path], golden.images).argmax(axis=1)
@@ -98,12 +105,13 @@ def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, r
         drop = (float_accuracy - accuracy) * 100
         p50, p99 = (float(np.percentile(times[artifact.path], q)) for q in (50, 99))
         variants.append(Variant(artifact.path, artifact.precision, accuracy, drop,
-                                float(np.mean(predicted == float_scores.argmax(axis=1))), p50, p99, float_p50 / p50,
+                                float(np.mean(predicted == float_scores.argmax(axis=1))), p50, p99, baseline / p50,
                                 drop <= info["budget_pp"] and float_error <= FLOAT_TOLERANCE))
     picked = min((v for v in variants if v.passed), key=lambda v: v.p50_us, default=variants[0])
     return Verdict(manifest.model, info["target"], models[picked.artifact].runtime, picked.artifact, len(golden),
                    picked.accuracy, float_accuracy, picked.drop_pp, picked.agreement, float_error, picked.p50_us,
-                   picked.p99_us, float_p50, float_p99, picked.speedup, info["budget_pp"], picked.passed, variants)
+                   picked.p99_us, float_p50, float_p99, picked.speedup, info["budget_pp"], picked.passed, variants,
+                   twin, baseline if twin else 0.0)
 
 
 def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | None = None) -> Verdict:

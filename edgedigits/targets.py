@@ -38,13 +38,14 @@ class Device:
     models: tuple[Model, ...]
     accelerator: str | None = None
     describe: str = ""
+    twin: Model | None = None  # the float model of the runtime's own format, when it is not the reference's
 
 
 DEVICES = {device.name: device for device in (
     Device("pi", (Model("tflite", "int8"), Model("tflite", "uint8")), describe="int8 TFLite"),
     Device("coral", (Model("tflite", "uint8", "edgetpu-compiled", accelerator="edgetpu"),
                      Model("tflite", "uint8", "edgetpu-static")), accelerator="edgetpu", describe="the Edge TPU model"),
-    Device("onnx", (Model("onnx", "int8"),), describe="int8 ONNX"),
+    Device("onnx", (Model("onnx", "int8"),), describe="int8 ONNX", twin=Model("onnx", "float32")),
 )}
 # What `run` and `serve` load from an export folder that is no device's release, preferred first.
 LIVE = (Model("tflite", "int8"), Model("tflite", "float32"), Model("onnx", "int8"), Model("onnx", "float32"))

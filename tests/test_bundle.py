@@ -133,6 +133,10 @@ def test_verify_fails_beyond_the_budget_and_on_a_corrupt_bundle(quick_export, mn
     done = cli("verify", strict, "--install", tmp_path / "device")
     assert done.returncode == 1 and "FAILED" in done.stdout and "onnxruntime" in done.stdout
     assert not (tmp_path / "device").exists()  # nothing installed from a bundle that failed
+    # ONNX int8 is timed against ONNX float, carried along for that: ONNX Runtime's per-call cost is its own.
+    verdict = json.loads(cli("verify", strict, "--json").stdout)
+    assert verdict["twin"] == "model_float32.onnx" and verdict["twin_p50_us"] > 0
+    assert verdict["speedup"] == pytest.approx(verdict["twin_p50_us"] / verdict["p50_us"])
     corrupt = tmp_path / "corrupt.tar.gz"
     _rewrite(strict, corrupt, lambda tar, n, d: _add(tar, n, d[::-1] if n == "model_int8.onnx" else d))
     assert_one_line_error(cli("verify", corrupt), "model_int8.onnx: sha256 differs")
