@@ -129,7 +129,7 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
     for key in ("runtime_artifact", "reference_artifact"):
         if info.get(key) not in names:
             raise EdgeDigitsError(f"{path}: {key} {info.get(key)!r} is not one of the bundle's artifacts")
-    if info.get("float_twin", next(iter(names))) not in names:
+    if info.get("float_twin") is not None and info["float_twin"] not in names:
         raise EdgeDigitsError(f"{path}: float_twin {info.get('float_twin')!r} is not one of the bundle's artifacts")
     if not isinstance(info.get("variants", []), list) or not set(info.get("variants", [])) <= names:
         raise EdgeDigitsError(f"{path}: variants {info.get('variants')!r} are not all the bundle's artifacts")

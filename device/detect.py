@@ -119,7 +119,7 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> tup
     _, mask = cv2.threshold(ink, max(threshold, 20.0), 255, cv2.THRESH_BINARY)
     # Frames first: a box's sides are too short for a ruled line, and would stand as 1s once its long top and
     # bottom went with the ruled lines.
-    blobs, frames = _blob_boxes(mask, options.min_height * scale / 3, 6 * scale * scale)
+    blobs, frames = _blob_boxes(mask, options, scale)
     # A blob twice as wide as high may be a frame too: a comb whose cells the digits in it cut up.
     wide = [box for box in blobs if box[2] >= 2 * box[3] >= 2 * options.min_height * scale]
     changed = False
@@ -258,16 +258,18 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     ink = ink_map(small, int(options.background_kernel * scale), options.dark)
     mask, boxes = ink_mask(ink.strength, options, scale)
     if boxes is None:
-        boxes, _ = _blob_boxes(mask, options.min_height * scale / 3, 6 * scale * scale)
+        boxes, _ = _blob_boxes(mask, options, scale)
     # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
     # take it from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
     ink = Ink(cv2.bitwise_and(_against_paper(small, ink.paper, ink.dark), mask), ink.paper, ink.dark)
     return ink, mask, _merge_broken(boxes)
 
 
-def _blob_boxes(mask: np.ndarray, min_height: float, min_area: float) -> tuple[list[list[int]], list[list[int]]]:
-    """The boxes of a mask's blobs, those inside a closed outline (a form's box, a table's cell) included, and
-    apart the boxes of the outlines with a blob in a hole: frames, not digits."""
+def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> tuple[list[list[int]], list[list[int]]]:
+    """The boxes of a mask (shrunk by `scale`)'s blobs, those inside a closed outline (a form's box, a table's
+    cell) included, and apart the boxes of the outlines with a blob in a hole: frames, not digits."""
+    # A third of the smallest digit: the pieces of a broken one are joined later.
+    min_height, min_area = options.min_height * scale / 3, 6 * scale * scale
     # Contours find the blobs about 10x faster than labelling every pixel would; the two-level hierarchy puts
     # a blob in a box's hole at the top level, beside the box.
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -318,7 +320,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         # From the frame itself: a grid's shadowed corner may lie outside what was taken for the page.
         square, back = frontal(gray, grid)
         # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines);
-    # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
+        # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
         inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40, pages=False))
         for candidate in inside:
             candidate.box = _mapped(candidate.box, back)

@@ -109,7 +109,6 @@ def _tensor_quant(detail: dict) -> TensorQuant:
     return TensorQuant(np.dtype(detail["dtype"]), float(scale), int(zero_point))
 
 
-
 def edgetpu_delegate():
     """The Edge TPU delegate (pycoral's make_interpreter does the same), or one line saying what is missing."""
     import ctypes
