@@ -48,10 +48,10 @@ def evaluate(model, test, condition: str, frames: int, seed: int, min_score: flo
     # A new page every 2 frames: many different digits, so one odd digit does not weigh ten frames.
     options = FootageOptions(condition=condition, frames=frames, frames_per_scene=2, seed=seed)
     for frame, truth in render_frames(test, options):
-        digits, ms = read_digits(frame, model, min_score, steady)
-        score_frame(digits, truth, score)
-        numbers.add(digits, truth)
-        totals.append(ms["total"])
+        reading = read_digits(frame, model, min_score, steady)
+        score_frame(reading.digits, truth, score)
+        numbers.add(reading.digits, truth)
+        totals.append(reading.ms["total"])
     return score, totals, numbers
 
 
@@ -63,7 +63,7 @@ def batching(model, test, frames: int, min_score: float) -> list[str]:
         times = {"preprocess": [], "inference": [], "total": []}
         options = FootageOptions(frames=frames, digits=(count, count), heights=(24, 40), seed=count)
         for frame, _ in render_frames(test, options):
-            for stage, value in read_digits(frame, model, min_score)[1].items():
+            for stage, value in read_digits(frame, model, min_score).ms.items():
                 times[stage].append(value)
         p50 = {stage: float(np.median(values)) for stage, values in times.items()}
         lines.append(f"| {count} | {p50['preprocess']:.2f} | {p50['inference']:.2f} | {p50['total']:.2f} | "

@@ -85,7 +85,7 @@ def cell_score(read: list[dict], photo: Photo, grid: Grid | None) -> Score | Non
 
 
 def ours(model, images: list[np.ndarray]) -> list[list[dict]]:
-    return [read_digits(image, model, RunOptions.min_score)[0] for image in images]
+    return [read_digits(image, model, RunOptions.min_score).digits for image in images]
 
 
 def sample(paths: list[Path]) -> list[list[dict]] | None:

@@ -38,8 +38,8 @@ def sample_pass(video: Path) -> list[dict]:
 def our_pass(frames: list[np.ndarray], model) -> list[dict]:
     lines = []
     for frame in frames:
-        digits, ms = read_digits(frame, model, RunOptions.min_score)
-        lines.append({"digits": digits, "ms": ms["total"]})
+        reading = read_digits(frame, model, RunOptions.min_score)
+        lines.append({"digits": reading.digits, "ms": reading.ms["total"]})
     return lines
 
 

@@ -48,6 +48,8 @@ class LoadedModel:
     classes: list[str]
     path: Path
     precision: str  # the manifest's word for it, or the input dtype of a bare model file
+    name: str = ""  # the manifest's model name, else the file's
+    version: int | None = None  # a release's bundle version
 
 
 @dataclass
@@ -80,7 +82,7 @@ def _bare(path: Path, threads: int, accelerator: str | None, classes: list[str] 
     if classes is not None:
         check_classes(classifier, classes, path)
     return LoadedModel(classifier, classes or [str(i) for i in range(classifier.classes)], path,
-                       classifier.input_quant.dtype.name)
+                       classifier.input_quant.dtype.name, path.stem)
 
 
 DEFAULT_MODELS = (Path("artifacts/live"), Path("~/edgedigits/current"))  # `make demo`'s, a device's release
@@ -117,7 +119,8 @@ def load_model(path: Path | None, threads: int = 1, accelerator: str | None = AU
         if artifact is None:
             return _bare(path, threads, accelerator, manifest.classes)
     return LoadedModel(load_artifact(directory, manifest, artifact, threads, accelerator), manifest.classes,
-                       directory / artifact.path, artifact.precision)
+                       directory / artifact.path, artifact.precision, manifest.model,
+                       (manifest.bundle or {}).get("version"))
 
 
 SHIFTS = ((2, 0), (-2, 0), (0, 2), (0, -2))
@@ -133,26 +136,34 @@ def steady_scores(model: LoadedModel, crops: np.ndarray) -> np.ndarray:
     return scores.reshape(len(SHIFTS) + 2, len(crops), -1).min(axis=0)
 
 
+@dataclass
+class Reading:
+    digits: list[dict]  # box, label, score
+    ms: dict[str, float]  # by stage
+    rejected: int  # candidates read as "not a digit" or below the score threshold
+
+
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
-                detect: DetectOptions = DetectOptions()) -> tuple[list[dict], dict[str, float]]:
-    """The digits of one frame (box, label, score), all classified in one batched call, and stage times."""
+                detect: DetectOptions = DetectOptions()) -> Reading:
+    """The digits of one frame, all classified in one batched call, with stage times."""
     start = time.perf_counter()
     candidates = find_digits(frame, detect)
     detected = time.perf_counter()
-    digits = []
+    digits, readings = [], []
     if candidates:
         crops = np.array([c.crop for c in candidates])
         scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
-        for i in choose_reading(candidates, surest):
+        readings = choose_reading(candidates, surest)
+        for i in readings:
             if surest[i] >= min_score and model.classes[labels[i]] != NOT_A_DIGIT:
                 digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],
                                "score": round(surest[i], 4)})
     done = time.perf_counter()
-    return digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
-                    "total": (done - start) * 1000}
+    return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
+                            "total": (done - start) * 1000}, len(readings) - len(digits))
 
 
 def draw(frame: np.ndarray, digits: list[dict], fps: float | None = None) -> np.ndarray:
@@ -182,6 +193,8 @@ class FrameResult:
     frame: np.ndarray
     digits: list[dict]
     ms: dict[str, float]
+    rejected: int = 0
+    capture_ms: float = 0.0
 
     def line(self) -> dict:
         """The frame as one `--json` line."""
@@ -199,12 +212,12 @@ def process(source: Source, model: LoadedModel, min_score: float, summary: RunSu
         if frame is None:
             break
         capture_ms = (time.perf_counter() - start) * 1000
-        digits, ms = read_digits(frame, model, min_score, steady)
+        reading = read_digits(frame, model, min_score, steady)
         summary.frames += 1
-        for stage, value in (("capture", capture_ms), *ms.items()):
+        for stage, value in (("capture", capture_ms), *reading.ms.items()):
             summary.ms[stage].append(value)
         summary.dropped, summary.failure = source.dropped, source.failure
-        yield FrameResult(index, frame, digits, ms)
+        yield FrameResult(index, frame, reading.digits, reading.ms, reading.rejected, capture_ms)
         index += 1
     summary.dropped, summary.failure = source.dropped, source.failure
 

@@ -25,8 +25,9 @@ from aiohttp import MultipartReader, web
 
 from edgedigits import EdgeDigitsError, first_line
 from edgedigits.device.guard import ConnectionGuard, raise_open_file_limit
+from edgedigits.device.metrics import Metrics
 from edgedigits.device.numbers import group_numbers
-from edgedigits.device.live import FrameResult, LoadedModel, RunSummary, draw, load_model, process, read_digits
+from edgedigits.device.live import FrameResult, LoadedModel, Reading, RunSummary, draw, load_model, process, read_digits
 from edgedigits.device.sources import SourceOptions, open_source
 from edgedigits.images import decode_image
 from edgedigits.targets import AUTO
@@ -91,6 +92,7 @@ class Live:
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.fresh: asyncio.Condition | None = None
+        self.metrics = Metrics(model, lambda: self.fps)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop, self.fresh = loop, asyncio.Condition()
@@ -112,6 +114,7 @@ class Live:
                 now = time.perf_counter()
                 self._fps_times = [t for t in self._fps_times if now - t < 2.0] + [now]
                 self.latest = result
+                self.metrics.frame(result, self.summary.dropped)
                 if self.viewers:  # with nobody watching, no picture is drawn or encoded
                     self._picture(result)
                 self._notify()
@@ -160,6 +163,15 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+@web.middleware
+async def count_predictions(request: web.Request, handler):
+    """Outermost, so that every answer to /api/predict is counted by its status, refusals included."""
+    response = await handler(request)
+    if request.path == "/api/predict":
+        request.app["live"].metrics.requests.labels(str(response.status)).inc()
+    return response
+
+
 def _middlewares(token: str | None):
     @web.middleware
     async def errors_as_json(request: web.Request, handler):
@@ -194,7 +206,7 @@ def _middlewares(token: str | None):
             if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
                 return _error(401, "missing or wrong token")
         return await handler(request)
-    return [errors_as_json, loopback_names_only, check_token]
+    return [count_predictions, errors_as_json, loopback_names_only, check_token]
 
 
 async def page(request: web.Request) -> web.Response:
@@ -262,7 +274,7 @@ async def _image_bytes(request: web.Request) -> bytes:
     raise web.HTTPBadRequest(reason=f"no image in the first {MAX_PARTS} parts of the multipart body")
 
 
-def _predict_image(data: bytes, models: threading.local, options: ServeOptions) -> tuple[list[dict], dict]:
+def _predict_image(data: bytes, models: threading.local, options: ServeOptions) -> Reading:
     """Decode and read one upload in a worker thread, with that worker's own interpreter."""
     try:
         image = decode_image(data)
@@ -278,12 +290,12 @@ async def predict(request: web.Request) -> web.Response:
     app["pending"] += 1
     try:
         data = await _image_bytes(request)
-        digits, ms = await asyncio.get_running_loop().run_in_executor(
+        reading = await asyncio.get_running_loop().run_in_executor(
             app["workers"], _predict_image, data, app["models"], options)
     finally:
         app["pending"] -= 1
-    return web.json_response({"digits": digits, "numbers": group_numbers(digits),
-                              "ms": {k: round(v, 2) for k, v in ms.items()}})
+    return web.json_response({"digits": reading.digits, "numbers": group_numbers(reading.digits),
+                              "ms": {k: round(v, 2) for k, v in reading.ms.items()}})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -321,6 +333,7 @@ def make_app(options: ServeOptions) -> web.Application:
     app.router.add_get("/api/latest", latest)
     app.router.add_post("/api/predict", predict)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", app["live"].metrics.handler())
     return app
 
 

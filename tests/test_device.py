@@ -31,7 +31,7 @@ def _score(model, mnist, condition: str, frames: int = 10, min_score: float = 0.
     """The quick test model is less sure of itself than a fully trained one: a lower threshold by default."""
     score = Score()
     for frame, truth in render_frames(mnist.test, FootageOptions(condition=condition, frames=frames, seed=5)):
-        score_frame(read_digits(255 - frame if invert else frame, model, min_score, steady)[0], truth, score)
+        score_frame(read_digits(255 - frame if invert else frame, model, min_score, steady).digits, truth, score)
     return score
 
 
@@ -81,7 +81,7 @@ def test_touching_digits_are_split(model, mnist):
         ink = cv2.resize(image, (84, 84), interpolation=cv2.INTER_CUBIC)
         region = page[40:124, x:x + 84]
         region[:] = np.minimum(region, 255 - ink)
-    digits, _ = read_digits(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR), model, 0.5)
+    digits = read_digits(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR), model, 0.5).digits
     assert [d["label"] for d in sorted(digits, key=lambda d: d["box"][0])] == ["7", "1"]
 
 
@@ -130,7 +130,7 @@ def test_frame_time_grows_sub_linearly_with_digits(model, mnist):
     medians = {}
     for count in (1, 16):
         options = FootageOptions(frames=8, digits=(count, count), heights=(24, 40), seed=count)
-        medians[count] = np.median([read_digits(f, model, 0.5)[1]["total"] for f, _ in render_frames(mnist.test, options)])
+        medians[count] = np.median([read_digits(f, model, 0.5).ms["total"] for f, _ in render_frames(mnist.test, options)])
     assert medians[16] < 8 * medians[1], medians
 
 

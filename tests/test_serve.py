@@ -160,6 +160,41 @@ def test_bad_requests_get_one_line_json_errors_and_serving_goes_on(long_video, q
                           "give --token")
 
 
+def _metrics(base: str, auth: dict) -> dict[str, float]:
+    """/metrics parsed by prometheus_client's own parser: each sample's value by name and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+    status, body = _get(base + "/metrics", headers=auth)
+    assert status == 200, body
+    return {(s.name + json.dumps(s.labels, sort_keys=True) if s.labels else s.name): s.value
+            for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+
+
+def test_metrics_rise_while_serving_footage(long_video, quick_export, page_png):
+    with server(long_video, quick_export, "--token", "s3cret") as (base, _):
+        auth = {"Authorization": "Bearer s3cret"}
+        assert _get(base + "/metrics")[0] == 401  # behind the token, like everything but /healthz
+        assert _get(base + "/api/predict", page_png, auth)[0] == 200
+        assert _get(base + "/api/predict", b"not an image", auth)[0] == 400
+        first = _metrics(base, auth)
+        time.sleep(1.5)
+        second = _metrics(base, auth)
+    assert 0 < first["edgedigits_frames_total"] < second["edgedigits_frames_total"]
+    read = {k: v for k, v in second.items() if k.startswith("edgedigits_digits_total")}
+    assert sum(read.values()) > 0 and all('"label": "' in k for k in read)
+    assert second["edgedigits_rejected_total"] >= 0 and "edgedigits_frames_dropped_total" in second
+    assert second['edgedigits_predict_requests_total{"code": "200"}'] == 1
+    assert second['edgedigits_predict_requests_total{"code": "400"}'] == 1
+    for stage in ("capture", "preprocess", "inference", "total"):
+        count = second[f'edgedigits_stage_seconds_count{{"stage": "{stage}"}}']
+        assert count == second["edgedigits_frames_total"] or count >= first["edgedigits_frames_total"]
+        finest = second[f'edgedigits_stage_seconds_bucket{{"le": "0.0001", "stage": "{stage}"}}']
+        assert finest <= second[f'edgedigits_stage_seconds_bucket{{"le": "0.1", "stage": "{stage}"}}'] <= count
+    assert second['edgedigits_stage_seconds_bucket{"le": "0.1", "stage": "total"}'] > 0  # frames under 100 ms
+    assert second["edgedigits_camera_fps"] > 0
+    info = next(k for k in second if k.startswith("edgedigits_model_info"))
+    assert '"precision": "int8"' in info and '"runtime": "litert"' in info and '"sha256": "' in info
+
+
 def _settled(base: str) -> dict:
     """/api/status once the live loop is no longer starting or running (10 s at most)."""
     for _ in range(100):

@@ -67,7 +67,7 @@ def test_a_printed_grid_is_found_around_its_digits(mnist):
 
 
 def _false_digits(model, frames) -> int:
-    return sum(len(read_digits(frame, model, 0.9)[0]) for frame, _ in frames)
+    return sum(len(read_digits(frame, model, 0.9).digits) for frame, _ in frames)
 
 
 def test_not_a_digit_rejects_page_edges_and_letters_an_mnist_model_reads_as_digits(mnist, quick_export, quick_world):
@@ -109,7 +109,7 @@ def _sudoku() -> Path:
 
 def test_opencvs_sudoku_photo_reads_right_cell_by_cell(quick_world):
     photo = cv2.imread(str(_sudoku()))
-    digits, _ = read_digits(photo, load_model(quick_world), 0.9)
+    digits = read_digits(photo, load_model(quick_world), 0.9).digits
     grid = find_frame_grid(photo)
     assert grid is not None
     read = {}
