@@ -6,6 +6,7 @@ import io
 import shutil
 import tarfile
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.data import Split
+from edgedigits.deploy import signing
 from edgedigits.deploy.release import release_name
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import MANIFEST, Artifact, Manifest, atomic_path, sha256_file
@@ -34,6 +36,16 @@ class BundleOptions:
     target: str = "pi"
     golden: int = GOLDEN_COUNT  # test images carried along, with labels and the float model's outputs
     budget_pp: float = 0.5  # accuracy the quantized model may lose against float on the golden vectors
+    version: int | None = None  # devices refuse a version older than one they installed; None: the time now
+    sign: Path | None = None  # the private key that signs the manifest
+
+
+def _version(given: int | None) -> int:
+    if given is None:
+        return int(time.time())
+    if not isinstance(given, int) or given < 0:
+        raise EdgeDigitsError(f"--version {given!r}: a whole number, 0 or more")
+    return given
 
 
 def _runtime_artifacts(manifest: Manifest, target: str, export: Path, reference: Artifact,
@@ -82,11 +94,16 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
         bundle = Manifest(manifest.model, manifest.classes, manifest.input, chosen, bundle={
             "target": options.target, "runtime_artifact": variants[0].path, "variants": [a.path for a in variants],
             "reference_artifact": reference.path, **({"float_twin": twin.path} if twin else {}),
-            "budget_pp": options.budget_pp, "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
+            "budget_pp": options.budget_pp, "version": _version(options.version), "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
                                                        "bytes": len(golden), "count": min(options.golden, len(test))}})
         bundle.save(Path(folder))
+        if options.sign is not None:
+            (Path(folder) / signing.SIGNATURE).write_bytes(
+                signing.sign((Path(folder) / MANIFEST).read_bytes(), options.sign))
         with atomic_path(Path(out)) as tmp, tarfile.open(tmp, "w:gz") as tar:
             tar.add(Path(folder) / MANIFEST, arcname=MANIFEST)
+            if options.sign is not None:
+                tar.add(Path(folder) / signing.SIGNATURE, arcname=signing.SIGNATURE)
             tar.add(Path(folder) / GOLDEN, arcname=GOLDEN)
             for artifact in chosen:
                 tar.add(export / artifact.path, arcname=artifact.path)
@@ -122,6 +139,9 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
     golden = info.get("golden") if isinstance(info.get("golden"), dict) else {}
     if golden.get("path") != GOLDEN:
         raise EdgeDigitsError(f"{path}: refused: golden vectors must be {GOLDEN} inside the bundle")
+    version = info.get("version", 0)  # bundles made before versions count as 0
+    if type(version) is not int or version < 0:
+        raise EdgeDigitsError(f"{path}: refused: version {version!r} is not a whole number")
     budget = info.get("budget_pp")
     if not isinstance(budget, (int, float)) or budget > MAX_BUDGET_PP:
         raise EdgeDigitsError(f"{path}: refused: budget_pp {budget!r}, at most {MAX_BUDGET_PP}")
@@ -148,30 +168,46 @@ def _tar(path: Path) -> Iterator[tarfile.TarFile]:
         raise EdgeDigitsError(f"{path}: not a readable bundle ({type(exc).__name__}: {exc})") from None
 
 
-def _manifest(tar: tarfile.TarFile, path: Path, into: Path) -> tuple[Manifest, dict[str, tarfile.TarInfo]]:
-    """A bundle's manifest, written into `into` and loaded, and its members: nothing else is extracted."""
+@dataclass
+class Opened:
+    manifest: Manifest
+    signer: str  # "signed by key <id>" (a trusted key), or why it is taken unsigned
+
+
+def _manifest(tar: tarfile.TarFile, path: Path, into: Path, trust: signing.Trust,
+              ) -> tuple[Opened, dict[str, tarfile.TarInfo]]:
+    """A bundle's manifest, its signature checked, written into `into` and loaded, and its members: nothing else
+    is extracted."""
     members = _checked_members(tar, path)
     if MANIFEST not in members:
         raise EdgeDigitsError(f"{path}: not a bundle (no {MANIFEST})")
-    if members[MANIFEST].size > MAX_MANIFEST_BYTES:
-        raise EdgeDigitsError(f"{path}: refused: {MANIFEST} of {members[MANIFEST].size} bytes")
-    (Path(into) / MANIFEST).write_bytes(tar.extractfile(members[MANIFEST]).read())
+    for name, limit in ((MANIFEST, MAX_MANIFEST_BYTES), (signing.SIGNATURE, signing.MAX_SIGNATURE_BYTES)):
+        if name in members and members[name].size > limit:
+            raise EdgeDigitsError(f"{path}: refused: {name} of {members[name].size} bytes")
+    text = tar.extractfile(members[MANIFEST]).read()
+    signature = tar.extractfile(members[signing.SIGNATURE]).read() if signing.SIGNATURE in members else None
+    try:
+        signer = signing.check(text, signature, trust)
+    except EdgeDigitsError as exc:
+        raise EdgeDigitsError(f"{path}: {exc}") from None
+    (Path(into) / MANIFEST).write_bytes(text)
     manifest = Manifest.load(Path(into))
     if not manifest.bundle:
         raise EdgeDigitsError(f"{path}: {MANIFEST} describes an export, not a bundle")
-    return manifest, members
+    return Opened(manifest, signer), members
 
 
-def open_bundle(path: Path, into: Path) -> Manifest:
-    """Unpack a bundle into an empty folder: names and sizes are checked against the manifest before anything
-    else is extracted, and every file's sha256 before anything is loaded."""
+def open_bundle(path: Path, into: Path, trust: signing.Trust = signing.Trust()) -> Opened:
+    """Unpack a bundle into an empty folder: its signature is checked against the trusted keys, and names and
+    sizes against the manifest, before anything else is extracted; every file's sha256 before anything is loaded."""
     path = Path(path)
     if not path.is_file():
         raise EdgeDigitsError(f"{path}: bundle not found")
     with _tar(path) as tar:
-        manifest, members = _manifest(tar, path, into)
+        opened, members = _manifest(tar, path, into, trust)
+        manifest = opened.manifest
         listed = _listed(path, manifest)
-        extra = set(members) - set(listed) - {MANIFEST}
+        extra = set(members) - set(listed) - {MANIFEST, signing.SIGNATURE}
         if extra:
             raise EdgeDigitsError(f"{path}: {', '.join(sorted(extra))} not listed in the manifest")
         for name, (digest, size) in listed.items():
@@ -184,13 +220,13 @@ def open_bundle(path: Path, into: Path) -> Manifest:
                 shutil.copyfileobj(source, target)
             if sha256_file(Path(into) / name) != digest:
                 raise EdgeDigitsError(f"{path}: {name}: sha256 differs from the manifest (corrupt or replaced)")
-    return manifest
+    return opened
 
 
 def bundle_manifest(path: Path) -> Manifest:
     """A bundle's manifest alone, read without unpacking the rest."""
     with tempfile.TemporaryDirectory() as folder, _tar(Path(path)) as tar:
-        return _manifest(tar, Path(path), Path(folder))[0]
+        return _manifest(tar, Path(path), Path(folder), signing.Trust())[0].manifest
 
 
 def bundle_release(path: Path) -> str:

@@ -5,6 +5,7 @@ so that no value of a deploy ever reaches a shell.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,8 +13,12 @@ import tempfile
 from pathlib import Path
 
 from edgedigits import EdgeDigitsError
+from edgedigits.manifest import write_atomic
 
 RELEASES = "releases"
+# The highest version installed per model. Kept apart from the releases, which an operator may delete: a device
+# that forgot what it trusted would take an old, validly signed bundle back (go-tuf's CVE-2022-29173).
+VERSIONS = "versions.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -74,3 +79,31 @@ def rollback(root: Path) -> str:
     if old is not None:
         _link(root, "previous", old)
     return back
+
+
+def installed_versions(root: Path) -> dict[str, int]:
+    path = root / VERSIONS
+    if not path.exists():
+        return {}
+    try:
+        versions = json.loads(path.read_text())
+        if isinstance(versions, dict) and all(type(v) is int for v in versions.values()):
+            return versions
+    except (OSError, ValueError):
+        pass
+    raise EdgeDigitsError(f"{path}: unreadable; it guards against downgrades, so nothing installs until it is "
+                          "mended or removed")
+
+
+def check_version(root: Path, model: str, version: int, allow_downgrade: bool = False) -> None:
+    """Refuse a bundle older than the newest of its model this device installed."""
+    newest = installed_versions(root).get(model)
+    if newest is not None and version < newest and not allow_downgrade:
+        raise EdgeDigitsError(f"refused: {model} version {version} is older than version {newest} installed here "
+                              "(--allow-downgrade to install it anyway, or `edgedigits rollback`)")
+
+
+def record_version(root: Path, model: str, version: int) -> None:
+    versions = installed_versions(root)
+    if version > versions.get(model, -1):
+        write_atomic(root / VERSIONS, json.dumps({**versions, model: version}, indent=2) + "\n")

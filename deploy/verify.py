@@ -1,13 +1,14 @@
 """`edgedigits verify`: on the device, the bundle's quantized model against its float model on the golden vectors."""
 from __future__ import annotations
 
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgedigits.deploy import release
+from edgedigits.deploy import release, signing
 from edgedigits.deploy.bundle import golden_split, open_bundle
 from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
@@ -17,6 +18,8 @@ from edgedigits.targets import AUTO, bundled_model, bundled_variants
 # The float reference here against its outputs on the workstation: kernels differ between CPUs by about 1e-6;
 # a larger gap means the models are not the ones the workstation bundled.
 FLOAT_TOLERANCE = 1e-3
+TRUSTED = "trusted"  # in the device's edgedigits folder: the public keys it accepts bundles from
+VERDICT = "verdict.json"  # in an installed release: the verify that let it in
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Verdict:
     twin: str = ""  # the float model of the variants' own format, when it is not the reference (ONNX's)
     twin_p50_us: float = 0.0
     current: str = ""  # with --install: the release the device now runs
+    version: int = 0
+    signer: str = signing.UNSIGNED  # or "signed by key <id>"
 
     @property
     def float_matches(self) -> bool:
@@ -66,7 +71,8 @@ class Verdict:
                 f"{v.accuracy:.2%} | {v.drop_pp:+.2f} | {v.agreement:.2%} | {v.p50_us:.0f} | {v.p99_us:.0f} | "
                 f"{v.speedup:.2f}x | {'yes' if v.passed else 'no'} |" for v in self.variants]
         return "\n".join([
-            f"{self.model} for {self.target}, {self.golden} golden vectors, runtime {self.runtime}",
+            f"{self.model} for {self.target}, version {self.version}, {self.signer}, {self.golden} golden vectors, "
+            f"runtime {self.runtime}",
             "| model | precision | accuracy | drop pp | agreement | p50 µs | p99 µs | speed-up | within budget |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|", *rows,
             f"| float reference | float32 | {self.float_accuracy:.2%} | | | {self.float_p50_us:.0f} | "
@@ -114,17 +120,31 @@ def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, r
                    twin, baseline if twin else 0.0)
 
 
-def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | None = None) -> Verdict:
-    """Open (checksums first) and check; if it passed and `install_root` is given, install the files as a
-    release there and make it current."""
+def trusted_folder(install_root: Path | None) -> Path:
+    """Where a device keeps the keys it trusts: in its edgedigits folder (by default ~/edgedigits)."""
+    return release.release_root(install_root or "~/edgedigits") / TRUSTED
+
+
+def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | None = None,
+           trust: signing.Trust | None = None, allow_downgrade: bool = False) -> Verdict:
+    """Open (signature and checksums first) and check; if it passed and `install_root` is given, install the
+    files as a release there and make it current, unless the device installed a newer version of the model."""
+    trust = trust or signing.Trust(trusted_folder(install_root))
+    root = release.release_root(install_root) if install_root is not None else None
     with tempfile.TemporaryDirectory() as folder:
-        manifest = open_bundle(bundle, Path(folder))
+        opened = open_bundle(bundle, Path(folder), trust)
+        manifest, version = opened.manifest, opened.manifest.bundle.get("version", 0)
+        if root is not None:
+            release.check_version(root, manifest.model, version, allow_downgrade)
         verdict = check(Path(folder), manifest, accelerator)
-        if verdict.passed and install_root is not None:
+        verdict.version, verdict.signer = version, opened.signer
+        if verdict.passed and root is not None:
             manifest.bundle["runtime_artifact"] = verdict.artifact  # measured here: what the release runs
             manifest.save(Path(folder))
-            root = release.release_root(install_root)
             name = release.release_name(manifest.model, manifest.bundle["target"], sha256_file(bundle))
+            verdict.current = f"{release.RELEASES}/{name}"
+            (Path(folder) / VERDICT).write_text(json.dumps(asdict(verdict)) + "\n")
             release.install(Path(folder), root, name)
-            verdict.current = release.switch(root, name)
+            release.switch(root, name)
+            release.record_version(root, manifest.model, version)
     return verdict

@@ -148,7 +148,12 @@ def release(root: Path) -> Check:
                  "another or `edgedigits rollback`")
 
 
+def device_checks(root: Path) -> list[Check]:
+    """The checks of the device itself, in the order a person fixes them (quick: nothing is run)."""
+    return [python(), numpy(), opencv(), runtimes(), edgetpu(), cameras(), disk(root), memory()]
+
+
 def diagnose(root: Path) -> list[Check]:
-    """Every check, in the order a person fixes them; the release is checked only when the device can run it."""
-    checks = [python(), numpy(), opencv(), runtimes(), edgetpu(), cameras(), disk(root), memory()]
+    """Every check; the release is checked only when the device can run it."""
+    checks = device_checks(root)
     return checks + ([release(root)] if not any(c.fatal for c in checks) else [])

@@ -115,8 +115,11 @@ def cmd_bench(args) -> int:
     if args.export.is_file():  # a bundle, on the device: its golden vectors stand in for the test split
         import tempfile
         from edgedigits.deploy.bundle import golden_split, open_bundle
-        with tempfile.TemporaryDirectory() as folder:
-            test, _ = golden_split(Path(folder), open_bundle(args.export, Path(folder)))
+        from edgedigits.deploy.signing import Trust
+        from edgedigits.deploy.verify import trusted_folder
+        with tempfile.TemporaryDirectory() as folder:  # the device's trusted keys apply as they do to verify
+            opened = open_bundle(args.export, Path(folder), Trust(trusted_folder(None)))
+            test, _ = golden_split(Path(folder), opened.manifest)
             rows = bench(Path(folder), test, threads=args.threads, rounds=args.rounds)
         print(f"{args.export}: {len(test)} golden vectors, single-image calls, {args.threads} thread(s)\n")
         print(format_table(rows))
@@ -131,9 +134,18 @@ def cmd_bundle(args) -> int:
     from edgedigits.deploy.bundle import BundleOptions, make_bundle
     out = args.out or Path(f"{args.export.resolve().name}-{args.target}.tar.gz")
     bundle = make_bundle(args.export, _load_data(args).test, out,
-                         BundleOptions(target=args.target, golden=args.golden, budget_pp=args.budget_pp))
+                         BundleOptions(args.target, args.golden, args.budget_pp, args.version, args.sign))
     files = [a.path for a in bundle.artifacts] + [bundle.bundle["golden"]["path"]]
-    print(f"wrote {out} for {args.target}: {', '.join(files)} (budget {args.budget_pp} pp)")
+    print(f"wrote {out} for {args.target}: {', '.join(files)} (budget {args.budget_pp} pp, version "
+          f"{bundle.bundle['version']}, {'signed with ' + str(args.sign) if args.sign else 'unsigned'})")
+    return 0
+
+
+def cmd_keys(args) -> int:
+    from edgedigits.deploy.signing import new_keys
+    keys = new_keys(args.folder, args.name)
+    print(f"key {keys.key_id}: private {keys.private} (mode 0600: keep it on this machine; `edgedigits bundle "
+          f"--sign {keys.private}`), public {keys.public} (`edgedigits deploy --trust {keys.public}`)")
     return 0
 
 
@@ -146,7 +158,10 @@ def cmd_verify(args) -> int:
     from dataclasses import asdict
     import json
     from edgedigits.deploy.verify import verify
-    verdict = verify(args.bundle, _accelerator(args.edgetpu), args.install)
+    from edgedigits.deploy.signing import Trust
+    from edgedigits.deploy.verify import trusted_folder
+    trust = Trust(args.trusted or trusted_folder(args.install), args.require_signed)
+    verdict = verify(args.bundle, _accelerator(args.edgetpu), args.install, trust, args.allow_downgrade)
     print(json.dumps(asdict(verdict)) if args.json else verdict.table())
     return 0 if verdict.passed else 1
 
@@ -160,10 +175,37 @@ def cmd_rollback(args) -> int:
 def cmd_deploy(args) -> int:
     from edgedigits.deploy.fleet import Target, deploy
     results = deploy(args.bundle, [Target.parse(h) for h in args.host], args.inventory, args.rollback,
-                     args.remote_command)
+                     args.remote_command, args.trust, args.allow_downgrade)
     for result in results:
         print(f"{result.host}: {result.line}")
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def cmd_fleet(args) -> int:
+    import json
+    from dataclasses import asdict
+    from edgedigits.deploy.fleet import STATUS_HEADER, Target, fleet_status
+    results = fleet_status([Target.parse(h) for h in args.host], args.inventory, args.remote_command)
+    if args.json:
+        print(json.dumps([asdict(r) for r in results]))
+    else:
+        print(STATUS_HEADER)
+        for result in results:
+            print(f"| {result.host} | {result.line if result.device else result.line + ' |' * 6} |")
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def cmd_status(args) -> int:
+    import json
+    from dataclasses import asdict
+    from edgedigits.deploy.release import release_root
+    from edgedigits.deploy.status import device_status
+    status = device_status(release_root(args.root), args.port)
+    if args.json:
+        print(json.dumps(asdict(status)))
+    else:
+        print("\n".join(f"{name}: {value}" for name, value in asdict(status).items()))
+    return 0 if status.ok else 1
 
 
 def cmd_info(args) -> int:
@@ -359,7 +401,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, help="default: <run>-<target>.tar.gz")
     p.add_argument("--golden", type=int, default=500, help="test images carried along with the float outputs")
     p.add_argument("--budget-pp", type=float, default=0.5, help="accuracy drop verify accepts, in points")
+    p.add_argument("--version", type=int, help="devices refuse an older version than they installed (default: "
+                   "the time now, in seconds)")
+    p.add_argument("--sign", type=Path, metavar="KEY", help="sign the manifest with this private key "
+                   "(`edgedigits keys new`)")
     p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("keys", help="make an Ed25519 key pair to sign bundles with")
+    p.add_argument("action", choices=["new"])
+    p.add_argument("folder", type=Path)
+    p.add_argument("--name", default="edgedigits", help="the files are NAME.key and NAME.pub")
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("verify", help="on the device: the bundle's model against its float model")
     p.add_argument("bundle", type=Path)
@@ -368,6 +420,11 @@ def parser() -> argparse.ArgumentParser:
                    help="use the Edge TPU delegate (default: for coral bundles)")
     p.add_argument("--install", type=Path, metavar="ROOT", help="when verified, install the bundle as a release "
                    "in ROOT/releases and make it ROOT/current (the old one becomes ROOT/previous)")
+    p.add_argument("--trusted", type=Path, metavar="DIR", help="the public keys (*.pub) bundles must be signed "
+                   "with (default: ROOT/trusted, or ~/edgedigits/trusted); a file DIR/revoked lists revoked key ids")
+    p.add_argument("--require-signed", action="store_true", help="refuse unsigned bundles even with no trusted keys")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="install a version older than the newest installed")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("rollback", help="on the device: swap the current and previous releases")
@@ -380,7 +437,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inventory", type=Path, help="any Ansible inventory")
     p.add_argument("--rollback", action="store_true", help="switch back to the previous version")
     p.add_argument("--remote-command", help="how to run edgedigits on the devices (default: edgedigits)")
+    p.add_argument("--trust", type=Path, metavar="KEY.pub", help="first add this public key to each device's "
+                   "trusted keys; from then on the device accepts only bundles signed by a trusted key")
+    p.add_argument("--allow-downgrade", action="store_true", help="let devices install an older version")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("fleet", help="the status of every device: release, version, signer, verify, doctor, disk, "
+                       "serve; exit 1 when one is unreachable or failing")
+    p.add_argument("action", choices=["status"])
+    p.add_argument("--host", action="append", default=[], metavar="USER@HOST[:PORT][:DIR]")
+    p.add_argument("--inventory", type=Path, help="any Ansible inventory")
+    p.add_argument("--remote-command", help="how to run edgedigits on the devices (default: edgedigits)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fleet)
+
+    p = sub.add_parser("status", help="on the device: the current release, its version, signer and verify, "
+                       "doctor's finding, disk and serve, for `fleet status`")
+    p.add_argument("root", nargs="?", default="~/edgedigits", help="the edgedigits folder (default ~/edgedigits)")
+    p.add_argument("--port", type=int, default=8080, help="serve's port")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("info", help="version, Python and the runtimes installed here")
     p.set_defaults(func=cmd_info)
@@ -412,6 +488,7 @@ INSTALLS = {
            "python3-opencv, a venv made with --system-site-packages, pip install 'edgedigits[pi]')",
     "aiohttp": "aiohttp is not installed: pip install 'edgedigits[serve]'",
     "ansible": "Ansible is not installed: pip install 'edgedigits[deploy]'",
+    "prometheus_client": "prometheus_client is not installed: pip install 'edgedigits[serve]'",
     **dict.fromkeys(("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"),
                     "this runs on the workstation: pip install 'edgedigits[host]'"),
 }

@@ -60,7 +60,7 @@ def test_bundle_holds_models_golden_vectors_and_checksums(pi_bundle, quick_expor
         assert golden["images"].shape == (300, 28, 28) and golden["float_outputs"].shape == (300, 10)
         index = next(i for i in range(10000) if np.array_equal(mnist.test.images[i], golden["images"][0]))
         assert golden["labels"][0] == mnist.test.labels[index]
-    assert open_bundle(pi_bundle, tmp_path).bundle["runtime_artifact"] == "model_int8.tflite"
+    assert open_bundle(pi_bundle, tmp_path).manifest.bundle["runtime_artifact"] == "model_int8.tflite"
 
 
 @pytest.mark.parametrize("name, fields, message", [
@@ -114,14 +114,15 @@ def test_verify_reports_accuracy_agreement_and_latency(pi_bundle, tmp_path, no_t
     # Every int8 variant the bundle carries is measured here, side by side; the fastest within the budget is the
     # one the release runs.
     (tmp_path / "opened").mkdir()
-    carried = open_bundle(pi_bundle, tmp_path / "opened").bundle["variants"]
+    carried = open_bundle(pi_bundle, tmp_path / "opened").manifest.bundle["variants"]
     assert carried[0] == "model_int8.tflite" and set(carried) <= {"model_int8.tflite", "model_uint8.tflite"}
     assert [v["artifact"] for v in verdict["variants"]] == carried
     picked = min((v for v in verdict["variants"] if v["passed"]), key=lambda v: v["p50_us"])
     assert verdict["artifact"] == picked["artifact"] and verdict["p50_us"] == picked["p50_us"]
     assert all(v["speedup"] > 0 and v["p50_us"] <= v["p99_us"] for v in verdict["variants"])
     current = tmp_path / "device" / "current"
-    assert sorted(p.name for p in current.iterdir()) == sorted([MANIFEST, "golden.npz", "model_float32.tflite", *carried])
+    assert sorted(p.name for p in current.iterdir()) == sorted([MANIFEST, "golden.npz", "model_float32.tflite",
+                                                               "verdict.json", *carried])
     assert json.loads((current / MANIFEST).read_text())["bundle"]["runtime_artifact"] == verdict["artifact"]
     table = cli("verify", pi_bundle, env=no_tensorflow).stdout
     assert all(f"| {name}" in table for name in carried) and "(picked)" in table and "| float reference |" in table

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import getpass
 import io
+import json
 import os
 import shutil
 import socket
@@ -17,7 +18,7 @@ import pytest
 
 from edgedigits.deploy.bundle import BundleOptions, make_bundle
 from edgedigits.deploy.bundle import bundle_release as release_name
-from edgedigits.deploy.fleet import Target, inventory_text
+from edgedigits.deploy.fleet import Target, inventory_text, run_playbook
 from tests.conftest import assert_one_line_error, cli, free_port
 
 SSHD = Path("/usr/sbin/sshd")
@@ -84,8 +85,12 @@ Subsystem sftp internal-sftp
     process.wait(timeout=10)
 
 
-def _inventory(server: Server, path: Path, targets: dict[str, Path], known_hosts: Path | None = None) -> Path:
-    lines = ["[devices]"] + [f"{name} ansible_host=127.0.0.1 edgedigits_dir={folder}" for name, folder in targets.items()]
+def _inventory(server: Server, path: Path, targets: dict[str, Path], known_hosts: Path | None = None,
+               bundles: dict[str, Path] | None = None) -> Path:
+    """An INI inventory of targets on the test sshd; `bundles` gives hosts a bundle each, as Ansible allows."""
+    lines = ["[devices]"] + [f"{name} ansible_host=127.0.0.1 edgedigits_dir={folder}"
+                             + (f" bundle={bundles[name]}" if bundles and name in bundles else "")
+                             for name, folder in targets.items()]
     lines += ["[devices:vars]", f"ansible_port={server.port}", f"ansible_user={getpass.getuser()}",
               f"ansible_ssh_private_key_file={server.key}",
               f"ansible_ssh_common_args='-o UserKnownHostsFile={known_hosts or server.known_hosts}'",
@@ -100,7 +105,8 @@ def fleet(sshd, quick_export, mnist, tmp_path_factory):
     bundles = {}
     for target in ("pi", "onnx"):
         bundles[target] = folder / f"quick-{target}.tar.gz"
-        make_bundle(quick_export, mnist.test, bundles[target], BundleOptions(target=target, golden=200))
+        # One version for both: they are the same model, deployed in either order.
+        make_bundle(quick_export, mnist.test, bundles[target], BundleOptions(target=target, golden=200, version=1))
     targets = {"edge-a": folder / "device-a", "edge-b": folder / "device-b"}
     return bundles, targets, _inventory(sshd, folder / "inventory.ini", targets)
 
@@ -109,24 +115,18 @@ def _current(device: Path) -> str:
     return os.readlink(device / "current")
 
 
-def test_deploy_to_two_hosts_verifies_then_switches(fleet):
+def test_deploy_to_two_hosts_verifies_then_switches_and_rolls_back(fleet):
     bundles, targets, inventory = fleet
     done = cli("deploy", bundles["pi"], "--inventory", inventory)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PLAY RECAP" in done.stderr  # Ansible's own per-host recap
-    release = release_name(bundles["pi"])
+    first, second = release_name(bundles["pi"]), release_name(bundles["onnx"])
     for host, device in targets.items():
         line = next(line for line in done.stdout.splitlines() if line.startswith(f"{host}:"))
-        assert f"current -> releases/{release}" in line and "on litert: accuracy" in line and "drop" in line
-        assert _current(device) == f"releases/{release}"
+        assert f"current -> releases/{first}" in line and "on litert: accuracy" in line and "drop" in line
+        assert _current(device) == f"releases/{first}"
         assert (device / "current" / "model_int8.tflite").is_file()
         assert not (device / "previous").exists()
-
-
-def test_second_deploy_then_rollback(fleet):
-    bundles, targets, inventory = fleet
-    first, second = release_name(bundles["pi"]), release_name(bundles["onnx"])
-    assert cli("deploy", bundles["pi"], "--inventory", inventory).returncode == 0
     done = cli("deploy", bundles["onnx"], "--inventory", inventory)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "onnxruntime: accuracy" in done.stdout
@@ -139,10 +139,9 @@ def test_second_deploy_then_rollback(fleet):
         assert _current(device) == f"releases/{first}" and os.readlink(device / "previous") == f"releases/{second}"
 
 
-def test_a_corrupt_bundle_is_refused_and_the_previous_version_keeps_running(fleet, tmp_path):
+def test_a_corrupt_bundle_is_refused_and_the_running_version_stays(fleet, tmp_path):
     bundles, targets, inventory = fleet
-    assert cli("deploy", bundles["pi"], "--inventory", inventory).returncode == 0
-    before = {host: _current(device) for host, device in targets.items()}
+    before = {host: (device / "current").is_symlink() and _current(device) for host, device in targets.items()}
     corrupt = tmp_path / "corrupt.tar.gz"
     with tarfile.open(bundles["onnx"], "r:gz") as source, tarfile.open(corrupt, "w:gz") as tar:
         for member in source.getmembers():
@@ -156,7 +155,7 @@ def test_a_corrupt_bundle_is_refused_and_the_previous_version_keeps_running(flee
     for host, device in targets.items():
         line = next(line for line in done.stdout.splitlines() if line.startswith(f"{host}:"))
         assert "FAILED at 'Verify the bundle" in line and "sha256 differs" in line
-        assert _current(device) == before[host]
+        assert ((device / "current").is_symlink() and _current(device)) == before[host]
         assert not (device / "releases" / release_name(corrupt)).exists()
 
 
@@ -198,14 +197,13 @@ def test_hosts_become_an_inventory_and_bad_ones_one_line_errors(tmp_path):
     bundle = tmp_path / "b.tar.gz"
     bundle.write_bytes(b"")
     assert_one_line_error(cli("deploy", bundle, "--host", "pi@:/x"), "bad host ''", "expected [user@]host")
-    assert_one_line_error(cli("deploy", bundle), "needs --host")
+    assert_one_line_error(cli("deploy", bundle), "give --host")
     assert_one_line_error(cli("deploy", tmp_path / "none.tar.gz", "--host", "pi@cam"), "bundle not found")
     assert_one_line_error(cli("deploy", bundle, "--inventory", tmp_path / "none.ini"), "inventory not found")
 
 
 def _inventory_vars(folder: Path, text: str) -> dict:
     """Each host's variables as Ansible reads them from an inventory text (values marked unsafe unwrapped)."""
-    import json
     path = folder / "inventory.yml"
     path.write_text(text)
     done = subprocess.run([str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(path), "--list"],
@@ -231,26 +229,23 @@ def test_hosts_that_would_reach_a_shell_or_set_variables_are_refused(tmp_path, h
     assert "PLAY" not in done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
 
 
-@pytest.mark.parametrize("name", ["s$(touch PWNED).tar.gz", "r{{lookup('pipe','touch X')}}.tar.gz",
-                                  "with $1 and spaces.tar.gz"])
-def test_bundle_names_are_data_on_the_workstation_and_the_device(fleet, tmp_path, name):
-    bundles, targets, inventory = fleet
-    odd = shutil.copy(bundles["pi"], tmp_path / name)
-    done = cli("deploy", odd, "--inventory", inventory, cwd=tmp_path)
+def test_bundle_and_host_names_are_data_on_the_workstation_and_the_device(fleet, sshd, tmp_path):
+    """A bundle named to reach a shell, a template and word splitting at once, deployed to a host whose inventory
+    name would move its result file elsewhere (result files are named by a hash of it)."""
+    bundles, _, _ = fleet
+    name = "s$(touch PWNED) r{{lookup('pipe','touch X')}} with $1 and spaces.tar.gz"
+    work = tmp_path / "work"
+    work.mkdir()
+    odd = shutil.copy(bundles["pi"], work / name)
+    targets = {"edge-odd": tmp_path / "device-odd", "edge/../../../escape": tmp_path / "device-escape"}
+    inventory = _inventory(sshd, tmp_path / "inventory.ini", targets)
+    done = cli("deploy", odd, "--inventory", inventory, cwd=work)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "edge/../../../escape: current -> releases/" in done.stdout
     for device in targets.values():
         assert (device / "current").resolve().is_dir() and _current(device) == f"releases/{release_name(odd)}"
         assert not list(device.rglob("PWNED")) and not list(device.rglob("X"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing ran on the workstation either
-
-
-def test_inventory_names_cannot_move_result_files(fleet, sshd, tmp_path):
-    bundles, _, _ = fleet
-    device = tmp_path / "device"
-    inventory = _inventory(sshd, tmp_path / "inventory.ini", {"edge/../../../escape": device})
-    done = cli("deploy", bundles["pi"], "--inventory", inventory)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("edge/../../../escape: current -> releases/")
+    assert sorted(p.name for p in work.iterdir()) == [name]  # nothing ran on the workstation either
 
 
 def test_a_host_whose_python_is_broken_says_so_in_one_line(fleet, sshd, tmp_path):
@@ -263,3 +258,43 @@ def test_a_host_whose_python_is_broken_says_so_in_one_line(fleet, sshd, tmp_path
     line = next(line for line in done.stdout.splitlines() if line.startswith("edge-c:"))
     assert "FAILED at 'Check the device with edgedigits doctor'" in line and "/opt/none/python3" in line, line
     assert not (tmp_path / "device").exists()
+
+
+def test_signed_bundles_only_once_a_key_is_trusted_and_fleet_status(fleet, sshd, quick_export, mnist, tmp_path):
+    """The operator trusts a key on four hosts and deploys a signed bundle; a tampered, an unsigned, a
+    foreign-signed and an older bundle are each refused with current left alone; fleet status shows the versions."""
+    from edgedigits.deploy.signing import new_keys
+    from tests.test_signing import _tampered
+    keys, stranger = new_keys(tmp_path / "keys"), new_keys(tmp_path / "keys", "stranger")
+    cases = {"tampered": "bad signature", "unsigned": "unsigned", "foreign": f"key {stranger.key_id}, which is not among",
+             "older": "version 10 is older than version 20"}
+    targets = {f"edge-{case}": tmp_path / f"device-{case}" for case in cases}
+    inventory = _inventory(sshd, tmp_path / "inventory.ini", targets)
+    made = {}
+    for name, version, key in (("signed", 20, keys.private), ("older", 10, keys.private), ("unsigned", 30, None),
+                               ("foreign", 40, stranger.private)):
+        made[name] = tmp_path / f"{name}.tar.gz"
+        make_bundle(quick_export, mnist.test, made[name], BundleOptions(golden=100, version=version, sign=key))
+    done = cli("deploy", made["signed"], "--trust", keys.public, "--inventory", inventory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(f"version 20, signed by key {keys.key_id}") == len(targets)
+    for device in targets.values():
+        assert [p.name for p in (device / "trusted").iterdir()] == [f"{keys.key_id}.pub"]
+    installed = {host: _current(device) for host, device in targets.items()}
+    made["tampered"] = _tampered(made["signed"], tmp_path / "tampered.tar.gz")
+    # One run, a bad bundle per host (an inventory may give each host its own): each is refused, current stays.
+    each = _inventory(sshd, tmp_path / "each.ini", targets, bundles={f"edge-{case}": made[case] for case in cases})
+    results = {r.host: r for r in run_playbook("deploy.yml", each, {})}
+    for case, message in cases.items():
+        host = f"edge-{case}"
+        assert results[host].status == "failed" and "FAILED at 'Verify the bundle" in results[host].line
+        assert message in results[host].line, results[host].line
+        assert _current(targets[host]) == installed[host]
+    done = cli("fleet", "status", "--inventory", inventory, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    hosts = {r["host"]: r for r in json.loads(done.stdout)}
+    for host, device in targets.items():
+        status = hosts[host]["device"]
+        assert status["current"] == installed[host].split("/")[-1] and status["version"] == 20
+        assert status["signer"] == f"signed by key {keys.key_id}" and status["verify"].startswith("passed")
+        assert status["serve"] == "not listening on port 8080" and status["disk_free_mb"] > 0
