@@ -29,6 +29,7 @@ MAX_MANIFEST_BYTES = 1 << 20
 MAX_GOLDEN_BYTES = 64 << 20  # 10,000 images with 11 float outputs each take 8 MB
 MAX_BUDGET_PP = 5.0  # a wider budget would let verify pass a model that reads far worse than its float twin
 GOLDEN_COUNT = 500
+MAX_VERSION = 1 << 63  # versions fit a signed 64-bit integer, as JSON readers in other languages hold them
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class BundleOptions:
 def _version(given: int | None) -> int:
     if given is None:
         return int(time.time())
-    if not isinstance(given, int) or given < 0:
-        raise EdgeDigitsError(f"--version {given!r}: a whole number, 0 or more")
+    if not isinstance(given, int) or not 0 <= given < MAX_VERSION:
+        raise EdgeDigitsError(f"--version {given!r}: a whole number from 0 to {MAX_VERSION - 1}")
     return given
 
 
@@ -77,6 +78,7 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
     export = Path(export)
     if options.budget_pp > MAX_BUDGET_PP:
         raise EdgeDigitsError(f"--budget-pp {options.budget_pp}: at most {MAX_BUDGET_PP} points")
+    version = _version(options.version)
     manifest = Manifest.load(export)
     reference = manifest.find(*REFERENCE)
     if reference is None:
@@ -94,7 +96,7 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
         bundle = Manifest(manifest.model, manifest.classes, manifest.input, chosen, bundle={
             "target": options.target, "runtime_artifact": variants[0].path, "variants": [a.path for a in variants],
             "reference_artifact": reference.path, **({"float_twin": twin.path} if twin else {}),
-            "budget_pp": options.budget_pp, "version": _version(options.version), "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
+            "budget_pp": options.budget_pp, "version": version, "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
                                                        "bytes": len(golden), "count": min(options.golden, len(test))}})
         bundle.save(Path(folder))
         if options.sign is not None:
@@ -140,7 +142,7 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
     if golden.get("path") != GOLDEN:
         raise EdgeDigitsError(f"{path}: refused: golden vectors must be {GOLDEN} inside the bundle")
     version = info.get("version", 0)  # bundles made before versions count as 0
-    if type(version) is not int or version < 0:
+    if type(version) is not int or not 0 <= version < MAX_VERSION:
         raise EdgeDigitsError(f"{path}: refused: version {version!r} is not a whole number")
     budget = info.get("budget_pp")
     if not isinstance(budget, (int, float)) or budget > MAX_BUDGET_PP:

@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ REVOKED = "revoked"  # in the trusted folder: ids of keys no longer trusted, one
 MAX_SIGNATURE_BYTES = 4096
 MAX_KEY_BYTES = 4096
 UNSIGNED = "unsigned"
+KEY_ID = re.compile(r"[0-9a-f]{16}")
 INSTALL = "signatures need cryptography: pip install cryptography (Raspberry Pi OS: apt install python3-cryptography)"
 
 
@@ -89,6 +91,8 @@ def new_keys(directory: Path, name: str = "edgedigits") -> KeyPair:
 def _read_key(path: Path) -> bytes:
     path = Path(path)
     try:
+        if not path.is_file():  # a FIFO would block the read
+            raise EdgeDigitsError(f"{path}: not a regular file")
         if path.stat().st_size > MAX_KEY_BYTES:
             raise EdgeDigitsError(f"{path}: {path.stat().st_size} bytes: not a key")
         return path.read_bytes()
@@ -156,9 +160,9 @@ def check(manifest: bytes, signature: bytes | None, trust: Trust) -> str:
         return UNSIGNED
     try:
         fields = json.loads(signature)
-        signer, value = str(fields["key_id"]), base64.b64decode(fields["signature"], validate=True)
-        if fields.get("algorithm") != "ed25519":
-            raise ValueError(f"algorithm {fields.get('algorithm')!r}")
+        signer, value = fields["key_id"], base64.b64decode(fields["signature"], validate=True)
+        if fields.get("algorithm") != "ed25519" or not isinstance(signer, str) or not KEY_ID.fullmatch(signer):
+            raise ValueError("not an ed25519 signature with a 16-digit key id")
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise EdgeDigitsError(f"refused: {SIGNATURE} is not a signature ({type(exc).__name__}: {exc})") from None
     if signer in revoked:

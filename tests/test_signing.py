@@ -132,4 +132,9 @@ def test_a_signature_that_is_not_one_and_a_private_key_offered_as_trusted(signed
     _rewrite(signed["v5"], garbled, lambda tar, n, d: _add(tar, n, b"{not json" if n == signing.SIGNATURE else d))
     with pytest.raises(EdgeDigitsError, match="signature.json is not a signature"):
         verify(garbled, trust=signing.Trust(_device(tmp_path, keys[0]) / "trusted"))
+    forged = tmp_path / "forged.tar.gz"  # a key id that would print lines of its own
+    fields = json.dumps({"algorithm": "ed25519", "key_id": "abc\nedgedigits: ok", "signature": "AAAA"}).encode()
+    _rewrite(signed["v5"], forged, lambda tar, n, d: _add(tar, n, fields if n == signing.SIGNATURE else d))
+    assert_one_line_error(cli("verify", forged, "--trusted", tmp_path / "device" / "trusted"), "not a signature")
     assert_one_line_error(cli("deploy", "--trust", keys[0].private, "--host", "localhost"), "a private key")
+    assert_one_line_error(cli("bundle", "nowhere", "--version", "-1"), "--version -1")
