@@ -20,6 +20,7 @@ from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
 from edgedigits.quiet import silenced
+from edgedigits.targets import REFERENCE
 
 TFLITE_EXPORTS = ("float32", "float16", "dynamic", "int8", "uint8")
 EDGETPU_MODEL = "model_tpu.tflite"
@@ -46,10 +47,12 @@ class Built:
 
 @dataclass(frozen=True)
 class Export:
+    """One row of what convert writes: `make` gets the bytes of the exports made before it in this run."""
     path: str
     format: str
     precision: str
-    make: Callable[[], Built]
+    make: Callable[[dict[str, bytes]], Built]
+    needs: str | None = None  # the export whose model this one is made from
 
 
 def load_run_model(run_dir: Path) -> keras.Model:
@@ -109,8 +112,68 @@ def tpu_model(model: keras.Model, calibration: np.ndarray) -> bytes:
     return to_tflite(keras.Model(inputs, model(inputs), name=model.name), "uint8", calibration)
 
 
+def _exports(model: keras.Model, calibration: np.ndarray, data: Dataset, options: ConvertOptions) -> list[Export]:
+    """The rows to export, in order: every TFLite precision, ONNX float, ONNX int8 made from it, the Edge TPU's."""
+    def onnx_int8(made: dict[str, bytes]) -> Built:
+        if options.pick_fastest:
+            # Picking is measured on train images the model has seen, never on the test split.
+            return pick_fastest_onnx(made["model_float32.onnx"], calibration, data.train.head(5000), options)
+        return Built(*to_onnx_int8(made["model_float32.onnx"], calibration, options.onnx.check()), options.onnx.name)
+
+    exports = [Export(f"model_{p}.tflite", "tflite", p, lambda _, p=p: Built(to_tflite(model, p, calibration)))
+               for p in TFLITE_EXPORTS]
+    exports += [Export("model_float32.onnx", "onnx", "float32", lambda _: Built(to_onnx_float(model))),
+                Export("model_int8.onnx", "onnx", "int8", onnx_int8, needs="model_float32.onnx")]
+    if options.target == "edgetpu":
+        exports.append(Export(EDGETPU_MODEL, "tflite", "uint8",
+                              lambda _: Built(tpu_model(model, calibration), variant="edgetpu-static")))
+    return exports
+
+
+def _build(export: Export, made: dict[str, bytes]) -> Built:
+    """One export's model, any converter failure one line."""
+    if export.needs is not None and export.needs not in made:
+        raise EdgeDigitsError(f"made from {export.needs}, which failed")
+    try:
+        with silenced():  # the converters print pages of graph dumps and notices
+            return export.make(made)
+    except EdgeDigitsError:
+        raise
+    except Exception as exc:  # converters raise anything from ValueError to bare RuntimeErrors
+        message = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+        raise EdgeDigitsError(f"conversion failed ({message[0][:300]})") from None
+
+
+def _export_row(run_dir: Path, export: Export, made: dict[str, bytes], test: Split) -> tuple[Artifact, np.ndarray]:
+    """Build, write and score one export: its manifest entry and its test-split predictions."""
+    built = _build(export, made)
+    for note in built.notes:
+        print(f"convert: {note}")
+    write_atomic(run_dir / export.path, built.model)
+    made[export.path] = built.model
+    predicted = predict_all(load_classifier(run_dir / export.path), test.images).argmax(axis=1)
+    artifact = Artifact.of_file(run_dir, export.path, export.format, export.precision,
+                                built.input or _own_input_spec(run_dir / export.path),
+                                float(np.mean(predicted == test.labels)), built.variant)
+    return artifact, predicted
+
+
+def _edgetpu(run_dir: Path, manifest: Manifest) -> None:
+    """The Edge TPU model's op-by-op check and, where edgetpu_compiler is installed, its compiled twin."""
+    checks = format_checks(check_ops(run_dir / EDGETPU_MODEL))
+    compiled = compile_for_edgetpu(run_dir / EDGETPU_MODEL)
+    write_atomic(run_dir / "edgetpu.md", f"{checks}\n\n{compiled}\n")
+    print(checks, compiled, sep="\n\n")
+    binary = run_dir / EDGETPU_COMPILED
+    if binary.exists():  # only edgetpu_compiler writes it; a CPU cannot run it, so no accuracy here
+        static = next(a for a in manifest.artifacts if a.path == EDGETPU_MODEL)
+        manifest.artifacts.append(Artifact.of_file(run_dir, binary.name, "tflite", "uint8", static.input,
+                                                   variant="edgetpu-compiled"))
+
+
 def convert(run_dir: Path, data: Dataset, options: ConvertOptions = ConvertOptions()) -> Manifest:
-    """Write every artifact beside model.keras, each checked on the test split, plus the reports."""
+    """Write every artifact beside model.keras, each scored once on the test split, plus the reports. An export
+    that fails is a row of the manifest's `failed` and the others go on; the manifest lists what succeeded."""
     run_dir = Path(run_dir)
     if options.target not in ("all", "edgetpu"):
         raise EdgeDigitsError(f"unknown --target {options.target!r}; choose all or edgetpu")
@@ -121,57 +184,23 @@ def convert(run_dir: Path, data: Dataset, options: ConvertOptions = ConvertOptio
     manifest = Manifest(model=metrics.get("model", model.name), classes=metrics.get("classes", list(CLASSES)))
     manifest.artifacts.append(Artifact.of_file(run_dir, "model.keras", "keras", "float32", InputSpec("float32"),
                                                metrics.get("test_accuracy")))
-    float_onnx: dict[str, bytes] = {}
-
-    def onnx_float() -> Built:
-        float_onnx["bytes"] = to_onnx_float(model)
-        return Built(float_onnx["bytes"])
-
-    def onnx_int8() -> Built:  # runs after onnx_float, whose model it quantizes
-        if options.pick_fastest:
-            # Picking is measured on train images the model has seen, never on the test split.
-            return pick_fastest_onnx(float_onnx["bytes"], calibration, data.train.head(5000), options)
-        return Built(*to_onnx_int8(float_onnx["bytes"], calibration, options.onnx.check()), options.onnx.name)
-
-    exports = [Export(f"model_{p}.tflite", "tflite", p, lambda p=p: Built(to_tflite(model, p, calibration)))
-               for p in TFLITE_EXPORTS]
-    exports += [Export("model_float32.onnx", "onnx", "float32", onnx_float),
-                Export("model_int8.onnx", "onnx", "int8", onnx_int8)]
-    if options.target == "edgetpu":
-        exports.append(Export(EDGETPU_MODEL, "tflite", "uint8",
-                              lambda: Built(tpu_model(model, calibration), variant="edgetpu-static")))
-    for export in exports:
+    made, predictions = {}, {}
+    for export in _exports(model, calibration, data, options):
         print(f"convert: {export.path} ...", flush=True)
         try:
-            with silenced():  # the converters print pages of graph dumps and notices
-                built = export.make()
-        except EdgeDigitsError:
-            raise
-        except Exception as exc:  # converters raise anything from ValueError to bare RuntimeErrors
-            message = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
-            raise EdgeDigitsError(f"{export.path}: conversion failed ({message[0][:300]})") from None
-        for note in built.notes:
-            print(f"convert: {note}")
-        write_atomic(run_dir / export.path, built.model)
-        accuracy = artifact_accuracy(run_dir / export.path, data.test)
-        manifest.artifacts.append(Artifact.of_file(run_dir, export.path, export.format, export.precision,
-                                                   built.input or _own_input_spec(run_dir / export.path), accuracy,
-                                                   built.variant))
-        print(f"convert: {export.path}: {accuracy:.2%} test accuracy", flush=True)
+            artifact, predictions[export.path] = _export_row(run_dir, export, made, data.test)
+        except EdgeDigitsError as exc:
+            manifest.failed.append({"path": export.path, "format": export.format, "precision": export.precision,
+                                    "status": f"failed: {exc}"})
+            print(f"convert: {export.path}: FAILED: {exc}", flush=True)
+            continue
+        manifest.artifacts.append(artifact)
+        print(f"convert: {export.path}: {artifact.test_accuracy:.2%} test accuracy", flush=True)
+    if options.target == "edgetpu" and EDGETPU_MODEL in made:
+        _edgetpu(run_dir, manifest)
     manifest.save(run_dir)
-    if options.target == "edgetpu":
-        checks = format_checks(check_ops(run_dir / EDGETPU_MODEL))
-        compiled = compile_for_edgetpu(run_dir / EDGETPU_MODEL)
-        write_atomic(run_dir / "edgetpu.md", f"{checks}\n\n{compiled}\n")
-        print(checks, compiled, sep="\n\n")
-        binary = run_dir / EDGETPU_COMPILED
-        if binary.exists():  # only edgetpu_compiler writes it; a CPU cannot run it, so no accuracy here
-            static = manifest.artifacts[-1]
-            manifest.artifacts.append(Artifact.of_file(run_dir, binary.name, "tflite", "uint8", static.input,
-                                                       variant="edgetpu-compiled"))
-            manifest.save(run_dir)
-    if options.report:
+    if options.report and manifest.find(*REFERENCE):
         print("convert: quantization report ...", flush=True)
-        write_quantization_report(run_dir, calibration, data.test)
+        write_quantization_report(run_dir, calibration, data.test, predictions)
         print(f"convert: wrote {run_dir / 'quantization.md'}")
     return manifest

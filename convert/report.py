@@ -82,11 +82,13 @@ def layer_errors(float_path: Path, int8_path: Path, calibration: np.ndarray) -> 
     return sorted(errors, key=lambda e: e.sqnr_db)
 
 
-def artifact_figures(export_dir: Path, manifest: Manifest, test: Split) -> tuple[list[ArtifactFigures], dict]:
-    """Accuracy, drop, agreement and size of every runtime artifact, and their test-split predictions."""
-    predictions = {}
+def artifact_figures(export_dir: Path, manifest: Manifest, test: Split, predictions: dict | None = None,
+                     ) -> tuple[list[ArtifactFigures], dict]:
+    """Accuracy, drop, agreement and size of every runtime artifact, and their test-split predictions (those
+    given are not computed again)."""
+    predictions = dict(predictions or {})
     for artifact in manifest.artifacts:
-        if artifact.format in ("tflite", "onnx"):
+        if artifact.format in ("tflite", "onnx") and artifact.path not in predictions:
             classifier = load_artifact(export_dir, manifest, artifact)
             predictions[artifact.path] = predict_all(classifier, test.images).argmax(axis=1)
     reference = manifest.find(*REFERENCE)
@@ -107,11 +109,13 @@ def artifact_figures(export_dir: Path, manifest: Manifest, test: Split) -> tuple
     return figures, predictions
 
 
-def write_quantization_report(export_dir: Path, calibration: np.ndarray, test: Split) -> dict:
-    """Write quantization.md, quantization.json and its PNGs; return the JSON figures."""
+def write_quantization_report(export_dir: Path, calibration: np.ndarray, test: Split,
+                              predictions: dict | None = None) -> dict:
+    """Write quantization.md, quantization.json and its PNGs; return the JSON figures. `predictions`: the
+    test-split classes convert already has, by artifact path."""
     export_dir = Path(export_dir)
     manifest = Manifest.load(export_dir)
-    figures, predictions = artifact_figures(export_dir, manifest, test)
+    figures, predictions = artifact_figures(export_dir, manifest, test, predictions)
     float_pred = predictions[manifest.find(*REFERENCE).path]
     int8 = manifest.find("tflite", "int8")
     layers = layer_errors(export_dir / manifest.find(*REFERENCE).path, export_dir / int8.path, calibration) if int8 else []
@@ -123,7 +127,7 @@ def write_quantization_report(export_dir: Path, calibration: np.ndarray, test: S
                   export_dir / "quant_disagreements.png")
     _plot_layers(layers, export_dir / "quant_layers.png")
     report = {"model": manifest.model, "test_images": len(test), "artifacts": [asdict(f) for f in figures],
-              "layers": [asdict(layer) for layer in layers]}
+              "failed": manifest.failed, "layers": [asdict(layer) for layer in layers]}
     write_atomic(export_dir / "quantization.json", json.dumps(report, indent=2) + "\n")
     write_atomic(export_dir / "quantization.md", _markdown(report, bool(len(differ))))
     return report
@@ -149,6 +153,7 @@ def _markdown(report: dict, has_disagreement_images: bool) -> str:
         pairs = ", ".join(f"{k}: {v}" for k, v in list(a["disagreements"].items())[:8]) or "—"
         lines.append(f"| {a['path']} | {a['precision']} | {a['variant'] or '—'} | {a['kb']:.1f} | "
                      f"{a['size_ratio']:.2f} | {a['accuracy']:.2%} | {a['drop_pp']:+.2f} | {a['agreement']:.2%} | {pairs} |")
+    lines += [f"| {f['path']} | {f['precision']} | — | | | {f['status']} | | | |" for f in report["failed"]]
     if has_disagreement_images:
         lines += ["", "![disagreements](quant_disagreements.png)"]
     lines += ["", "## Per-layer error of full int8 (TFLite), worst first", "",

@@ -78,6 +78,9 @@ def cmd_convert(args) -> int:
                              report=not args.no_report)
     manifest = convert(args.run, _load_data(args), options)
     print(f"wrote {len(manifest.artifacts)} artifacts and manifest.json in {args.run}")
+    if manifest.failed:
+        raise EdgeDigitsError(f"{len(manifest.failed)} export(s) failed: "
+                              + "; ".join(f"{f['path']}: {f['status']}" for f in manifest.failed))
     return 0
 
 

@@ -84,6 +84,7 @@ class Manifest:
     input: dict = field(default_factory=lambda: {"shape": [1, 28, 28, 1], "scale": 1 / 255, "layout": "NHWC"})
     artifacts: list[Artifact] = field(default_factory=list)
     bundle: dict | None = None  # for a device bundle: target, runtime and reference artifacts, budget, golden file
+    failed: list[dict] = field(default_factory=list)  # exports that failed: path, format, precision, status
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST

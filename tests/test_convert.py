@@ -227,3 +227,26 @@ def test_convert_reports_a_missing_run_and_bad_calibration_in_one_line(tmp_path,
     assert_one_line_error(cli("convert", tmp_path / "nothing"), "model.keras: not found")
     run = shutil.copytree(quick_export, tmp_path / "run")
     assert_one_line_error(cli("convert", run, "--calibration", tmp_path / "none"), "calibration folder not found")
+
+
+def test_a_failing_export_is_a_row_and_the_others_are_written(quick_export, mnist, tmp_path, monkeypatch):
+    """tf2onnx failing (as it does on some layers) costs the ONNX rows only: the TFLite models are written and
+    listed, the manifest and the report name what failed and why."""
+    from edgedigits.convert import export as exporting
+
+    def broken(model):
+        raise ValueError("tf2onnx: unsupported op SomethingNew")
+    monkeypatch.setattr(exporting, "to_onnx_float", broken)
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(quick_export / "model.keras", run)
+    shutil.copy(quick_export / "metrics.json", run)
+    manifest = exporting.convert(run, mnist)
+    assert [a.path for a in manifest.artifacts] == ["model.keras"] + [f"model_{p}.tflite" for p in exporting.TFLITE_EXPORTS]
+    assert [(f["path"], f["status"]) for f in manifest.failed] == [
+        ("model_float32.onnx", "failed: conversion failed (tf2onnx: unsupported op SomethingNew)"),
+        ("model_int8.onnx", "failed: made from model_float32.onnx, which failed")]
+    assert Manifest.load(run).failed == manifest.failed and not (run / "model_int8.onnx").exists()
+    report = (run / "quantization.md").read_text()
+    assert "| model_float32.onnx | float32 | — | | | failed: conversion failed" in report
+    assert "| model_int8.tflite | int8 |" in report
