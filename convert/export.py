@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from edgedigits import EdgeDigitsError
+from edgedigits.agreement import against_float
 from edgedigits.convert.calibration import DEFAULT_DIR, load_calibration
 from edgedigits.convert.edgetpu import check_ops, compile_for_edgetpu, format_checks
 from edgedigits.convert.onnx import OnnxQuant, to_onnx_float, to_onnx_int8
@@ -70,9 +71,18 @@ def _own_input_spec(path: Path) -> InputSpec:
     return InputSpec(str(quant.dtype), quant.scale, quant.zero_point) if quant.quantized else InputSpec(str(quant.dtype))
 
 
-def artifact_accuracy(path: Path, test: Split) -> float:
-    scores = predict_all(load_classifier(path), test.images)
-    return float(np.mean(scores.argmax(axis=1) == test.labels))
+def predicted_classes(path: Path, split: Split) -> np.ndarray:
+    return predict_all(load_classifier(path), split.images).argmax(axis=1)
+
+
+@dataclass
+class Tried:
+    """One ONNX int8 recipe, made and measured by pick_fastest_onnx."""
+    model: bytes
+    input: InputSpec
+    drop_pp: float
+    classifier: object
+    p50_us: float = 0.0
 
 
 def pick_fastest_onnx(float_onnx: bytes, calibration: np.ndarray, check: Split, options: ConvertOptions) -> Built:
@@ -84,26 +94,25 @@ def pick_fastest_onnx(float_onnx: bytes, calibration: np.ndarray, check: Split, 
     with tempfile.TemporaryDirectory() as tmp:
         float_path = Path(tmp) / "float.onnx"
         float_path.write_bytes(float_onnx)
-        float_accuracy = artifact_accuracy(float_path, check)
-        built = {}
+        float_predicted = predicted_classes(float_path, check)
+        tried = {}
         for recipe in candidates:
             model_bytes, spec = to_onnx_int8(float_onnx, calibration, recipe)
             path = Path(tmp) / f"{recipe.name}.onnx"
             path.write_bytes(model_bytes)
-            built[recipe] = (model_bytes, spec, artifact_accuracy(path, check), load_classifier(path))
-        timings = interleaved_latency_us({r: c for r, (_, _, _, c) in built.items()}, check.images[:1], 5, 100)
-    best, notes = None, []
-    for recipe, (_, _, accuracy, _) in built.items():
-        p50 = float(np.median(timings[recipe]))
-        drop = (float_accuracy - accuracy) * 100
-        ok = drop <= options.budget_pp
-        notes.append(f"onnx {recipe.name}: p50 {p50:.0f} µs, drop {drop:+.2f} pp{'' if ok else ' (over budget)'}")
-        if ok and (best is None or p50 < best[1]):
-            best = (recipe, p50)
-    if best is None:
+            drop = against_float(predicted_classes(path, check), float_predicted, check.labels).drop_pp
+            tried[recipe] = Tried(model_bytes, spec, drop, load_classifier(path))
+        timings = interleaved_latency_us({r: t.classifier for r, t in tried.items()}, check.images[:1], 5, 100)
+    notes = []
+    for recipe, result in tried.items():
+        result.p50_us = float(np.median(timings[recipe]))
+        notes.append(f"onnx {recipe.name}: p50 {result.p50_us:.0f} µs, drop {result.drop_pp:+.2f} pp"
+                     + ("" if result.drop_pp <= options.budget_pp else " (over budget)"))
+    within = [r for r in tried if tried[r].drop_pp <= options.budget_pp]
+    if not within:
         raise EdgeDigitsError(f"no ONNX int8 recipe stays within the {options.budget_pp} pp accuracy budget")
-    model_bytes, spec, _, _ = built[best[0]]
-    return Built(model_bytes, spec, best[0].name, (*notes, f"picked {best[0].name}"))
+    best = min(within, key=lambda r: tried[r].p50_us)
+    return Built(tried[best].model, tried[best].input, best.name, (*notes, f"picked {best.name}"))
 
 
 def tpu_model(model: keras.Model, calibration: np.ndarray) -> bytes:
@@ -151,7 +160,7 @@ def _export_row(run_dir: Path, export: Export, made: dict[str, bytes], test: Spl
         print(f"convert: {note}")
     write_atomic(run_dir / export.path, built.model)
     made[export.path] = built.model
-    predicted = predict_all(load_classifier(run_dir / export.path), test.images).argmax(axis=1)
+    predicted = predicted_classes(run_dir / export.path, test)
     artifact = Artifact.of_file(run_dir, export.path, export.format, export.precision,
                                 built.input or _own_input_spec(run_dir / export.path),
                                 float(np.mean(predicted == test.labels)), built.variant)

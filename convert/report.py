@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedigits.agreement import against_float
 from edgedigits.data import Split
 from edgedigits.device.runtime import (TensorQuant, load_artifact, predict_all, tflite_interpreter_module,
                                        to_model_input)
@@ -93,7 +94,6 @@ def artifact_figures(export_dir: Path, manifest: Manifest, test: Split, predicti
             predictions[artifact.path] = predict_all(classifier, test.images).argmax(axis=1)
     reference = manifest.find(*REFERENCE)
     float_pred = predictions[reference.path]
-    float_accuracy = float(np.mean(float_pred == test.labels))
     figures = []
     for artifact in manifest.artifacts:
         if artifact.path not in predictions:
@@ -101,11 +101,11 @@ def artifact_figures(export_dir: Path, manifest: Manifest, test: Split, predicti
         twin = manifest.find(artifact.format, "float32")
         pred = predictions[artifact.path]
         pairs = Counter(f"{f}→{q}" for f, q in zip(float_pred[pred != float_pred], pred[pred != float_pred]))
-        accuracy = float(np.mean(pred == test.labels))
+        compared = against_float(pred, float_pred, test.labels)
         figures.append(ArtifactFigures(
             artifact.path, artifact.format, artifact.precision, artifact.variant, round(artifact.bytes / 1024, 1),
-            round(artifact.bytes / twin.bytes, 4), accuracy, round((float_accuracy - accuracy) * 100, 4),
-            float(np.mean(pred == float_pred)), dict(pairs.most_common())))
+            round(artifact.bytes / twin.bytes, 4), compared.accuracy, round(compared.drop_pp, 4),
+            compared.agreement, dict(pairs.most_common())))
     return figures, predictions
 
 

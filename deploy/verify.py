@@ -12,6 +12,7 @@ from edgedigits.deploy import release, signing
 from edgedigits.deploy.bundle import golden_split, open_bundle
 from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
+from edgedigits.agreement import against_float
 from edgedigits.manifest import Manifest, sha256_file
 from edgedigits.targets import AUTO, bundled_model, bundled_variants
 
@@ -107,12 +108,11 @@ def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, r
     variants = []
     for artifact in candidates:
         predicted = predict_all(models[artifact.path], golden.images).argmax(axis=1)
-        accuracy = float(np.mean(predicted == golden.labels))
-        drop = (float_accuracy - accuracy) * 100
+        compared = against_float(predicted, float_scores.argmax(axis=1), golden.labels)
         p50, p99 = (float(np.percentile(times[artifact.path], q)) for q in (50, 99))
-        variants.append(Variant(artifact.path, artifact.precision, accuracy, drop,
-                                float(np.mean(predicted == float_scores.argmax(axis=1))), p50, p99, baseline / p50,
-                                drop <= info["budget_pp"] and float_error <= FLOAT_TOLERANCE))
+        variants.append(Variant(artifact.path, artifact.precision, compared.accuracy, compared.drop_pp,
+                                compared.agreement, p50, p99, baseline / p50,
+                                compared.drop_pp <= info["budget_pp"] and float_error <= FLOAT_TOLERANCE))
     picked = min((v for v in variants if v.passed), key=lambda v: v.p50_us, default=variants[0])
     return Verdict(manifest.model, info["target"], models[picked.artifact].runtime, picked.artifact, len(golden),
                    picked.accuracy, float_accuracy, picked.drop_pp, picked.agreement, float_error, picked.p50_us,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedigits.agreement import against_float
 from edgedigits.data import Split
 from edgedigits.device.runtime import Classifier, load_artifact, predict_all
 from edgedigits.manifest import Manifest, write_atomic
@@ -88,8 +89,8 @@ def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, rep
         if twin is not None:
             row.speedup = twin.p50_us / row.p50_us
         if reference is not None:
-            row.drop_pp = (reference.accuracy - row.accuracy) * 100
-            row.agreement = float(np.mean(predictions[id(row)] == predictions[id(reference)]))
+            compared = against_float(predictions[id(row)], predictions[id(reference)], test.labels)
+            row.drop_pp, row.agreement = compared.drop_pp, compared.agreement
     return rows
 
 
