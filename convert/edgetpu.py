@@ -10,6 +10,7 @@ import numpy as np
 
 from edgedigits.manifest import write_atomic
 from edgedigits.quiet import silenced
+from edgedigits.tables import markdown_table
 
 # Coral's list of operations the Edge TPU compiler maps (coral.ai/docs/edgetpu/models-intro).
 EDGETPU_OPS = {
@@ -68,9 +69,8 @@ def format_checks(checks: list[OpCheck]) -> str:
     on_tpu = sum(c.on_tpu for c in checks)
     lines = [f"Edge TPU readiness: {on_tpu} of {len(checks)} operations map to the Edge TPU"
              + ("" if on_tpu == len(checks) else "; from the first unsupported one on, all run on the CPU"), "",
-             "| # | op | runs on | problems |", "|---:|---|---|---|"]
-    lines += [f"| {c.index} | {c.op} | {'Edge TPU' if c.on_tpu else 'CPU'} | {'; '.join(c.problems) or '—'} |"
-              for c in checks]
+             markdown_table(["#", "op", "runs on", "problems"], ([c.index, c.op, "Edge TPU" if c.on_tpu else "CPU",
+                                                               "; ".join(c.problems) or "—"] for c in checks), {"#"})]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgedigits import EdgeDigitsError
 from edgedigits.manifest import write_atomic
+from edgedigits.tables import markdown_table
 
 # metric -> (direction in which it gets worse, default tolerance)
 METRICS = {"drop_pp": (+1, 0.10), "agreement": (-1, 0.002), "size_ratio": (+1, 0.02)}
@@ -67,9 +68,6 @@ def regress(export_dir: Path, baseline_path: Path, tolerance: dict[str, float] |
 
 
 def format_findings(findings: list[Finding]) -> str:
-    lines = ["| artifact | metric | baseline | now | tolerance | verdict |", "|---|---|---:|---:|---:|---|"]
-    for f in findings:
-        now = "missing" if f.now is None else f"{f.now:.4f}"
-        lines.append(f"| {f.artifact} | {f.metric} | {f.baseline:.4f} | {now} | {f.tolerance:.4f} | "
-                     f"{'WORSE' if f.worse else 'ok'} |")
-    return "\n".join(lines)
+    return markdown_table(["artifact", "metric", "baseline", "now", "tolerance", "verdict"], (
+        [f.artifact, f.metric, f"{f.baseline:.4f}", "missing" if f.now is None else f"{f.now:.4f}", f"{f.tolerance:.4f}",
+         "WORSE" if f.worse else "ok"] for f in findings), right={"baseline", "now", "tolerance"})

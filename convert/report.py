@@ -13,6 +13,7 @@ from edgedigits.data import Split
 from edgedigits.device.runtime import (TensorQuant, load_artifact, predict_all, tflite_interpreter_module,
                                        to_model_input)
 from edgedigits.manifest import Manifest, write_atomic
+from edgedigits.tables import markdown_table
 from edgedigits.targets import REFERENCE
 from edgedigits.quiet import silenced
 from edgedigits.train.plots import plot_grid, save_figure
@@ -143,24 +144,28 @@ def _plot_layers(layers: list[LayerError], path: Path) -> None:
     save_figure(fig, path)
 
 
+NUMBERS = ["size KB", "× float size", "accuracy", "drop pp", "agreement"]  # the report's right-aligned columns
+
+
 def _markdown(report: dict, has_disagreement_images: bool) -> str:
     lines = [f"# Quantization report: {report['model']}", "",
              f"Accuracy on the full {report['test_images']:,}-image test split; drop and agreement against the "
              "float32 TFLite model; size against the float32 artifact of the same format.", "",
-             "| artifact | precision | variant | size KB | × float size | accuracy | drop pp | agreement | float→quantized disagreements |",
-             "|---|---|---|---:|---:|---:|---:|---:|---|"]
-    for a in report["artifacts"]:
-        pairs = ", ".join(f"{k}: {v}" for k, v in list(a["disagreements"].items())[:8]) or "—"
-        lines.append(f"| {a['path']} | {a['precision']} | {a['variant'] or '—'} | {a['kb']:.1f} | "
-                     f"{a['size_ratio']:.2f} | {a['accuracy']:.2%} | {a['drop_pp']:+.2f} | {a['agreement']:.2%} | {pairs} |")
-    lines += [f"| {f['path']} | {f['precision']} | — | | | {f['status']} | | | |" for f in report["failed"]]
+             markdown_table(["artifact", "precision", "variant", *NUMBERS, "float→quantized disagreements"], [
+                 *([a["path"], a["precision"], a["variant"] or "—", f"{a['kb']:.1f}", f"{a['size_ratio']:.2f}",
+                    f"{a['accuracy']:.2%}", f"{a['drop_pp']:+.2f}", f"{a['agreement']:.2%}",
+                    ", ".join(f"{k}: {v}" for k, v in list(a["disagreements"].items())[:8]) or "—"]
+                   for a in report["artifacts"]),
+                 *([f["path"], f["precision"], "—", "", "", f["status"], "", "", ""] for f in report["failed"])],
+                 right=NUMBERS)]
     if has_disagreement_images:
         lines += ["", "![disagreements](quant_disagreements.png)"]
     lines += ["", "## Per-layer error of full int8 (TFLite), worst first", "",
               "SQNR: float activations' power over the power of (float − dequantized int8), on the calibration set.",
-              "", "| tensor | op | SQNR dB | NRMSE |", "|---|---|---:|---:|"]
-    # TFLite names a fused op's output after every op it fused; the first one names the layer.
-    lines += [f"| {e['tensor'].split(';')[0]} | {e['op']} | {e['sqnr_db']:.1f} | {e['nrmse']:.4f} |"
-              for e in report["layers"]]
+              "",
+              # TFLite names a fused op's output after every op it fused; the first one names the layer.
+              markdown_table(["tensor", "op", "SQNR dB", "NRMSE"],
+                             ([e["tensor"].split(";")[0], e["op"], f"{e['sqnr_db']:.1f}", f"{e['nrmse']:.4f}"]
+                              for e in report["layers"]), right={"SQNR dB", "NRMSE"})]
     lines += ["", "![per-layer error](quant_layers.png)", ""]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgedigits import EdgeDigitsError
+from edgedigits.tables import markdown_table
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 # The device's Python, given rather than discovered: discovery may pick whatever a login shell puts first (pyenv
@@ -104,12 +105,17 @@ def _status_line(result: dict) -> str:
     device = result.get("device")
     if result["status"] != "ok" or device is None:
         return f"FAILED at {result['step']!r}: {result['message']}"
-    return " | ".join([device["current"] or "nothing installed", str(device["version"] or ""), device["signer"],
-                       device["verify"], device["doctor"], f"{device['disk_free_mb']:,.0f} MB free",
-                       f"serve {device['serve']}"])
+    return f"{device['current'] or 'nothing installed'}, version {device['version']}: {device['verify']}"
 
 
-STATUS_HEADER = "| host | release | version | signer | verify | doctor | disk | serve |\n|---|---|---|---|---|---|---|---|"
+def status_table(results: list[HostResult]) -> str:
+    """fleet status: a row per host (an unreachable or failed one says why in its release column)."""
+    def cells(device: dict) -> list:
+        return [device["current"] or "nothing installed", device["version"], device["signer"], device["verify"],
+                device["doctor"], f"{device['disk_free_mb']:,.0f}", device["serve"]]
+    return markdown_table(["host", "release", "version", "signer", "verify", "doctor", "MB free", "serve"],
+                          ([r.host, *(cells(r.device) if r.device else [r.line] + [""] * 6)] for r in results),
+                          right={"version", "MB free"})
 
 
 def run_playbook(playbook: str, inventory: Path, extra: dict[str, str], forks: int = 10) -> list[HostResult]:

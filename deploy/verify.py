@@ -14,6 +14,7 @@ from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.agreement import against_float
 from edgedigits.manifest import Manifest, sha256_file
+from edgedigits.tables import markdown_table
 from edgedigits.targets import AUTO, bundled_model, bundled_variants
 
 # The float reference here against its outputs on the workstation: kernels differ between CPUs by about 1e-6;
@@ -68,18 +69,19 @@ class Verdict:
         return self.float_max_error <= FLOAT_TOLERANCE
 
     def table(self) -> str:
-        rows = [f"| {v.artifact}{' (picked)' if v.artifact == self.artifact else ''} | {v.precision} | "
-                f"{v.accuracy:.2%} | {v.drop_pp:+.2f} | {v.agreement:.2%} | {v.p50_us:.0f} | {v.p99_us:.0f} | "
-                f"{v.speedup:.2f}x | {'yes' if v.passed else 'no'} |" for v in self.variants]
+        rows = [[f"{v.artifact}{' (picked)' if v.artifact == self.artifact else ''}", v.precision, f"{v.accuracy:.2%}",
+                 f"{v.drop_pp:+.2f}", f"{v.agreement:.2%}", f"{v.p50_us:.0f}", f"{v.p99_us:.0f}", f"{v.speedup:.2f}x",
+                 "yes" if v.passed else "no"] for v in self.variants]
+        rows.append(["float reference", "float32", f"{self.float_accuracy:.2%}", "", "", f"{self.float_p50_us:.0f}",
+                     f"{self.float_p99_us:.0f}", "" if self.twin else "1.00x", ""])
+        if self.twin:
+            rows.append([f"{self.twin} (speed-ups against it)", "float32", "", "", "", f"{self.twin_p50_us:.0f}", "",
+                         "1.00x", ""])
+        numbers = ["accuracy", "drop pp", "agreement", "p50 µs", "p99 µs", "speed-up"]
         return "\n".join([
             f"{self.model} for {self.target}, version {self.version}, {self.signer}, {self.golden} golden vectors, "
             f"runtime {self.runtime}",
-            "| model | precision | accuracy | drop pp | agreement | p50 µs | p99 µs | speed-up | within budget |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|", *rows,
-            f"| float reference | float32 | {self.float_accuracy:.2%} | | | {self.float_p50_us:.0f} | "
-            f"{self.float_p99_us:.0f} | {'' if self.twin else '1.00x'} | |",
-            *([f"| {self.twin} (speed-ups against it) | float32 | | | | {self.twin_p50_us:.0f} | | 1.00x | |"]
-              if self.twin else []),
+            markdown_table(["model", "precision", *numbers, "within budget"], rows, right=numbers),
             f"budget {self.budget_pp} pp; float outputs within {self.float_max_error:.1e} of the workstation's"
             + ("" if self.float_matches else f" (over {FLOAT_TOLERANCE:.0e}: not the models that were bundled)")
             + (": PASSED" if self.passed else ": FAILED") + (f"; current -> {self.current}" if self.current else "")])

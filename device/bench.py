@@ -12,6 +12,7 @@ from edgedigits.agreement import against_float
 from edgedigits.data import Split
 from edgedigits.device.runtime import Classifier, load_artifact, predict_all
 from edgedigits.manifest import Manifest, write_atomic
+from edgedigits.tables import markdown_table
 from edgedigits.targets import REFERENCE, RUNTIME_FORMATS
 
 
@@ -100,14 +101,11 @@ def _cell(value, pattern: str) -> str:
 
 def format_table(rows: list[BenchRow]) -> str:
     """The bench rows as a Markdown table."""
-    lines = ["| format | precision | size KB | accuracy | drop pp | agreement | p50 µs | p99 µs | speed-up | runtime | status |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
-    for r in rows:
-        lines.append(" | ".join([
-            f"| {r.format}", r.precision, f"{r.kb:.1f}", _cell(r.accuracy, "{:.2%}"), _cell(r.drop_pp, "{:+.2f}"),
-            _cell(r.agreement, "{:.2%}"), _cell(r.p50_us, "{:.0f}"), _cell(r.p99_us, "{:.0f}"),
-            _cell(r.speedup, "{:.2f}x"), r.runtime or "—", r.status]) + " |")
-    return "\n".join(lines)
+    numbers = ["size KB", "accuracy", "drop pp", "agreement", "p50 µs", "p99 µs", "speed-up"]
+    return markdown_table(["format", "precision", *numbers, "runtime", "status"], (
+        [r.format, r.precision, f"{r.kb:.1f}", _cell(r.accuracy, "{:.2%}"), _cell(r.drop_pp, "{:+.2f}"),
+         _cell(r.agreement, "{:.2%}"), _cell(r.p50_us, "{:.0f}"), _cell(r.p99_us, "{:.0f}"), _cell(r.speedup, "{:.2f}x"),
+         r.runtime or "—", r.status] for r in rows), right=numbers)
 
 
 def write_bench(export_dir: Path, rows: list[BenchRow], threads: int) -> str:

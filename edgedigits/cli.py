@@ -187,14 +187,12 @@ def cmd_deploy(args) -> int:
 def cmd_fleet(args) -> int:
     import json
     from dataclasses import asdict
-    from edgedigits.deploy.fleet import STATUS_HEADER, Target, fleet_status
+    from edgedigits.deploy.fleet import Target, fleet_status, status_table
     results = fleet_status([Target.parse(h) for h in args.host], args.inventory, args.remote_command)
     if args.json:
         print(json.dumps([asdict(r) for r in results]))
     else:
-        print(STATUS_HEADER)
-        for result in results:
-            print(f"| {result.host} | {result.line if result.device else result.line + ' |' * 6} |")
+        print(status_table(results))
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
@@ -233,9 +231,8 @@ def cmd_doctor(args) -> int:
     if args.json:
         print(json.dumps({"ok": fatal is None, "checks": [asdict(c) for c in checks]}))
     else:
-        print("| check | found | to fix |\n|---|---|---|")
-        for check in checks:
-            print(f"| {check.name} | {check.value} | {check.problem or 'ok'} |")
+        from edgedigits.tables import markdown_table
+        print(markdown_table(["check", "found", "to fix"], ([c.name, c.value, c.problem or "ok"] for c in checks)))
     if fatal is not None:
         raise EdgeDigitsError(f"{fatal.name}: {fatal.problem}")
     return 0

@@ -298,3 +298,16 @@ def test_signed_bundles_only_once_a_key_is_trusted_and_fleet_status(fleet, sshd,
         assert status["current"] == installed[host].split("/")[-1] and status["version"] == 20
         assert status["signer"] == f"signed by key {keys.key_id}" and status["verify"].startswith("passed")
         assert status["serve"] == "not listening on port 8080" and status["disk_free_mb"] > 0
+
+
+def test_fleet_status_table_has_a_row_per_host_and_says_why_one_is_missing():
+    from edgedigits.deploy.fleet import HostResult, status_table
+    device = {"current": "conv_net-pi-5c3e0d9a41b2", "version": 20, "signer": "signed by key c222180342db38ad",
+              "verify": "passed: model_int8.tflite 98.00% (drop +0.00 pp), 1.50x float", "doctor": "ok",
+              "disk_free_mb": 21004.4, "serve": "up", "ok": True}
+    lines = status_table([HostResult("edge-a", "ok", "", device),
+                          HostResult("edge-b", "unreachable", "UNREACHABLE (see Ansible's output above)")]).splitlines()
+    assert lines[0] == "| host | release | version | signer | verify | doctor | MB free | serve |"
+    assert lines[2] == ("| edge-a | conv_net-pi-5c3e0d9a41b2 | 20 | signed by key c222180342db38ad | passed: "
+                        "model_int8.tflite 98.00% (drop +0.00 pp), 1.50x float | ok | 21,004 | up |")
+    assert lines[3].startswith("| edge-b | UNREACHABLE") and lines[3].count("|") == 9

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from edgedigits import EdgeDigitsError
+from edgedigits.tables import markdown_table
 from edgedigits.train.plots import plot_curves
 
 
@@ -22,12 +23,13 @@ def compare(runs: list[Path], figure: Path) -> tuple[str, Path]:
         history, metrics = _read(run)
         name = run.name if run.name not in histories else str(run)
         histories[name] = history
-        rows.append((metrics["test_accuracy"], f"| {name} | {metrics['model']} | {metrics['params']:,} | "
-                     f"{len(history['loss'])} | {max(history.get('val_accuracy', [0])):.2%} | "
-                     f"{metrics['test_accuracy']:.2%} | {metrics['test_loss']:.4f} | {metrics['train_seconds']:.0f} |"))
-    header = ["| run | model | params | epochs | best val acc | test acc | test loss | train s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+        rows.append((metrics["test_accuracy"], [name, metrics["model"], f"{metrics['params']:,}", len(history["loss"]),
+                                                f"{max(history.get('val_accuracy', [0])):.2%}",
+                                                f"{metrics['test_accuracy']:.2%}", f"{metrics['test_loss']:.4f}",
+                                                f"{metrics['train_seconds']:.0f}"]))
+    numbers = ["params", "epochs", "best val acc", "test acc", "test loss", "train s"]
     figure = Path(figure)
     plot_curves(histories, "accuracy", figure)
     plot_curves(histories, "loss", figure.with_name(f"{figure.stem}_loss{figure.suffix}"))
-    return "\n".join(header + [row for _, row in sorted(rows, key=lambda r: -r[0])]), figure
+    return markdown_table(["run", "model", *numbers], [row for _, row in sorted(rows, key=lambda r: -r[0])],
+                          right=numbers), figure
