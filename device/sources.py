@@ -191,14 +191,24 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
         return Newest(_camera(spec, "gstreamer pipeline", options, cv2.CAP_GSTREAMER), options)
     if not path.exists():
         raise EdgeDigitsError(f"{spec}: no such file or folder")
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+        return _stills(path, spec)
+    return _video(path, spec, options)
+
+
+def _stills(path: Path, spec: str) -> StillImages:
+    """A folder of images, or one image (decoded once here, so that a bad one fails at once)."""
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise EdgeDigitsError(f"{spec}: no images in this folder")
         return StillImages(images, spec)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        read_image(path)
-        return StillImages([path], spec)
+    read_image(path)
+    return StillImages([path], spec)
+
+
+def _video(path: Path, spec: str, options: SourceOptions) -> Source:
+    """A video file, probed for a first frame and its size; with `realtime`, played at its own pace."""
     try:
         video = Capture(lambda: cv2.VideoCapture(str(path)), spec)
     except EdgeDigitsError:

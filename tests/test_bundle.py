@@ -12,7 +12,8 @@ from edgedigits import EdgeDigitsError
 from edgedigits.convert.export import ConvertOptions, convert
 from edgedigits.deploy import bundle as bundles
 from edgedigits.deploy.bundle import BundleOptions, make_bundle, open_bundle
-from edgedigits.manifest import MANIFEST, sha256_file
+from edgedigits.device.bench import bench
+from edgedigits.manifest import MANIFEST, Manifest, sha256_file
 from tests.conftest import assert_one_line_error, cli
 
 
@@ -194,3 +195,9 @@ def test_a_new_device_target_is_one_row_of_the_table(quick_export, mnist, tmp_pa
     assert verdict.passed and verdict.target == "pi-twin" and verdict.runtime == "litert+twin"
     model = load_model(tmp_path / "device" / "current")
     assert model.path.name == "model_int8.tflite" and model.classifier.runtime == "litert+twin" and len(used) == 2
+    release = tmp_path / "device" / "current"  # and benched there, on its golden vectors
+    shipped = Manifest.load(release)
+    rows = bench(release, bundles.golden_split(release, shipped)[0], rounds=1, repeats=20)
+    assert [(r.format, r.precision) for r in rows] == [(a.format, a.precision) for a in shipped.artifacts]
+    assert ("tflite", "int8") in [(r.format, r.precision) for r in rows]
+    assert all(r.status == "ok" and r.p50_us > 0 for r in rows)
