@@ -15,8 +15,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quant_pre_process, quantize_static)
 
 from edgedigits import EdgeDigitsError
-from edgedigits.manifest import InputSpec
-from edgedigits.train.trainer import to_input
+from edgedigits.manifest import InputSpec, to_input
 
 OPSET = 17
 INPUT_NAME = "input"

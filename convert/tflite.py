@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgedigits import EdgeDigitsError
-from edgedigits.train.trainer import to_input
+from edgedigits.manifest import to_input
 
 # precision -> (optimize, supported float type, full-integer input/output type)
 TFLITE_PRECISIONS = {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +10,9 @@ import cv2
 import numpy as np
 
 from edgedigits import EdgeDigitsError, first_line
-from edgedigits.manifest import Artifact, Manifest
+from edgedigits.manifest import PIXEL_SCALE, Artifact, Manifest
 from edgedigits.quiet import silenced
 from edgedigits.targets import EDGETPU_LIBRARY
-
-PIXEL_SCALE = 1 / 255  # float models take pixel * PIXEL_SCALE
-
 
 @dataclass(frozen=True)
 class TensorQuant:
@@ -216,6 +214,9 @@ def load_artifact(directory: Path, manifest: Manifest, artifact: Artifact, threa
                   accelerator: str | None = None) -> Classifier:
     """An export's artifact, its sha256 checked against the manifest, with the manifest's input quantization."""
     path = manifest.verify(directory, artifact)
+    if not math.isclose(float(manifest.input.get("scale", PIXEL_SCALE)), PIXEL_SCALE, rel_tol=1e-6):
+        raise EdgeDigitsError(f"{path}: the manifest's pixel scale {manifest.input.get('scale')!r} is not 1/255, "
+                              "the only one this version reads")
     spec = artifact.input
     try:
         quant = TensorQuant(np.dtype(spec.dtype), float(spec.scale or 0.0), int(spec.zero_point or 0))

@@ -11,9 +11,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from edgedigits import EdgeDigitsError
 
 MANIFEST = "manifest.json"
+# Every model of this project takes a pixel p (0..255) as the real value p * PIXEL_SCALE: training, calibration
+# and the device's input tables all use it, and each manifest states it (`input.scale`), checked on loading.
+PIXEL_SCALE = 1 / 255
 FORMATS = ("keras", "tflite", "onnx")
 PRECISIONS = ("float32", "float16", "int8", "uint8", "dynamic")
 
@@ -42,6 +47,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) pixels to a float model's input (N, 28, 28, 1)."""
+    return (images.astype(np.float32) / np.float32(round(1 / PIXEL_SCALE)))[..., None]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -81,7 +91,7 @@ class Artifact:
 class Manifest:
     model: str
     classes: list[str]
-    input: dict = field(default_factory=lambda: {"shape": [1, 28, 28, 1], "scale": 1 / 255, "layout": "NHWC"})
+    input: dict = field(default_factory=lambda: {"shape": [1, 28, 28, 1], "scale": PIXEL_SCALE, "layout": "NHWC"})
     artifacts: list[Artifact] = field(default_factory=list)
     bundle: dict | None = None  # for a device bundle: target, runtime and reference artifacts, budget, golden file
     failed: list[dict] = field(default_factory=list)  # exports that failed: path, format, precision, status

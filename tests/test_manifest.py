@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from edgedigits import EdgeDigitsError
@@ -49,3 +50,18 @@ def test_failed_write_leaves_neither_half_a_file_nor_a_temp_file(tmp_path):
             raise RuntimeError("converter crashed")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_the_manifests_pixel_scale_is_read_on_loading(quick_export, tmp_path):
+    """Manifest.input states how pixels become the float input; a model trained on another scale is refused
+    rather than run on inputs 255 times off."""
+    import shutil
+
+    from edgedigits.device.runtime import load_artifact
+    export = shutil.copytree(quick_export, tmp_path / "export")
+    manifest = Manifest.load(export)
+    classifier = load_artifact(export, manifest, manifest.find("tflite", "float32"))
+    assert classifier.predict(np.zeros((1, 28, 28), np.uint8)).shape == (1, 10)
+    manifest.input["scale"] = 1.0
+    with pytest.raises(EdgeDigitsError, match="pixel scale 1.0 is not 1/255"):
+        load_artifact(export, manifest, manifest.find("tflite", "float32"))

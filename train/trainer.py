@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from edgedigits import EdgeDigitsError
 from edgedigits.data import Dataset
-from edgedigits.manifest import atomic_path, write_atomic
+from edgedigits.manifest import atomic_path, to_input, write_atomic
 from edgedigits.train.models import build_model
 from edgedigits.train.report import write_report
 
@@ -79,11 +79,6 @@ class BestWeights(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._weights is not None:
             self.model.set_weights(self._weights)
-
-
-def to_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) pixels to the float model input (N, 28, 28, 1) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0)[..., None]
 
 
 def augmenter(seed: int) -> keras.Sequential:
