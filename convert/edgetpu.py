@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from edgedigits.manifest import write_atomic
-from edgedigits.quiet import silenced
 from edgedigits.tables import markdown_table
 
 # Coral's list of operations the Edge TPU compiler maps (coral.ai/docs/edgetpu/models-intro).
@@ -36,15 +35,11 @@ class OpCheck:
 
 def check_ops(model_path: Path) -> list[OpCheck]:
     """Each op of a TFLite model against the Edge TPU's rules: supported op, 8-bit tensors, static shapes."""
-    from edgedigits.device.runtime import tflite_interpreter_class
-    interpreter_class, _ = tflite_interpreter_class()
-    with silenced():
-        interpreter = interpreter_class(model_path=str(model_path), experimental_preserve_all_tensors=False,
-                                        experimental_op_resolver_type=_no_delegates())
-        interpreter.allocate_tensors()
+    from edgedigits.device.runtime import inspecting_interpreter, model_ops
+    interpreter = inspecting_interpreter(model_path)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     checks, mapped = [], True
-    for op in interpreter._get_ops_details():  # the only op listing the Python runtimes expose
+    for op in model_ops(interpreter):
         problems = [] if op["op_name"] in EDGETPU_OPS else ["not an Edge TPU operation"]
         for index in [*op["inputs"], *op["outputs"]]:
             tensor = tensors.get(int(index))
@@ -57,12 +52,6 @@ def check_ops(model_path: Path) -> list[OpCheck]:
         mapped = mapped and not problems
         checks.append(OpCheck(int(op["index"]), op["op_name"], tuple(dict.fromkeys(problems)), mapped))
     return checks
-
-
-def _no_delegates():
-    # Delegates would fold the graph into opaque DELEGATE nodes before we could list its ops.
-    from edgedigits.device.runtime import tflite_interpreter_module
-    return tflite_interpreter_module().OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
 
 def format_checks(checks: list[OpCheck]) -> str:

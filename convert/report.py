@@ -10,12 +10,11 @@ import numpy as np
 
 from edgedigits.agreement import against_float
 from edgedigits.data import Split
-from edgedigits.device.runtime import (TensorQuant, load_artifact, predict_all, tflite_interpreter_module,
+from edgedigits.device.runtime import (TensorQuant, inspecting_interpreter, load_artifact, model_ops, predict_all,
                                        to_model_input)
 from edgedigits.manifest import Manifest, write_atomic
 from edgedigits.tables import markdown_table
 from edgedigits.targets import REFERENCE
-from edgedigits.quiet import silenced
 from edgedigits.train.plots import plot_grid, save_figure
 
 
@@ -42,24 +41,14 @@ class LayerError:
     nrmse: float  # RMS error over the float activations' RMS
 
 
-def _inspector(path: Path):
-    """An interpreter that keeps every intermediate tensor and runs no delegate, so each op can be read."""
-    module = tflite_interpreter_module()
-    with silenced():
-        interpreter = module.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
-                                         experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        interpreter.allocate_tensors()
-    return interpreter
-
-
 def layer_errors(float_path: Path, int8_path: Path, calibration: np.ndarray) -> list[LayerError]:
     """Per-op-output error of the full-int8 TFLite model against the float one on the calibration set,
     worst first. The two conversions name their tensors alike, which pairs them."""
-    float_model, int8_model = _inspector(float_path), _inspector(int8_path)
+    float_model, int8_model = (inspecting_interpreter(p, keep_tensors=True) for p in (float_path, int8_path))
     float_tensors = {t["name"]: t for t in float_model.get_tensor_details()}
     int8_tensors = {t["index"]: t for t in int8_model.get_tensor_details()}
     pairs = []  # (name, op, float index, int8 index, scale, zero point)
-    for op in int8_model._get_ops_details():  # the only op listing the Python runtimes expose
+    for op in model_ops(int8_model):
         for index in op["outputs"]:
             tensor = int8_tensors[int(index)]
             twin = float_tensors.get(tensor["name"])

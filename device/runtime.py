@@ -102,6 +102,22 @@ def tflite_interpreter_class():
     return module.Interpreter, "litert" if module.__name__.startswith("ai_edge_litert") else "tflite_runtime"
 
 
+def inspecting_interpreter(path: Path, keep_tensors: bool = False):
+    """A TFLite interpreter whose ops can be listed (`model_ops`): no delegate, which would fold the graph into
+    opaque DELEGATE nodes; with `keep_tensors`, every intermediate tensor stays readable after invoke()."""
+    module = tflite_interpreter_module()
+    with silenced():
+        interpreter = module.Interpreter(model_path=str(path), experimental_preserve_all_tensors=keep_tensors,
+                                         experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
+def model_ops(interpreter) -> list[dict]:
+    """Each op: index, op_name, inputs, outputs. A private call, but the only op listing LiteRT's Python has."""
+    return interpreter._get_ops_details()
+
+
 def _tensor_quant(detail: dict) -> TensorQuant:
     scale, zero_point = detail["quantization"]
     return TensorQuant(np.dtype(detail["dtype"]), float(scale), int(zero_point))
