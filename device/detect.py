@@ -381,7 +381,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made)."""
     scale = options.scale
     ink, mask, boxes = _blobs(gray, options, half)
-    found: list[tuple[tuple[int, int, int, int], np.ndarray, int, int]] = []
+    found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
     for group, box in enumerate(boxes):
         if not options.min_height <= box[3] / scale <= options.max_height_ratio * gray.shape[0]:
             continue
@@ -390,7 +390,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
                 or options.pages and w < 0.5 * h and _on_an_edge(gray, blob.box):
             continue
-        found.append((blob.box, blob.ink, group, 1))
+        found.append(Candidate(blob.box, blob.ink, group, 1))
         if w / h > options.wide:
             width = blob.ink.shape[1]
             for parts in range(2, min(4, int(w / h / 0.45)) + 1):
@@ -401,9 +401,11 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
                     if right - left < 2 or height == 0:
                         continue
                     piece_box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
-                    found.append(((x + piece_box[0], y + piece_box[1], *piece_box[2:]), piece[top:top + height], group, parts))
-    crops = normalize_crops([ink for _, ink, _, _ in found])
-    return [Candidate(box, crop, group, split) for (box, _, group, split), crop in zip(found, crops)]
+                    found.append(Candidate((x + piece_box[0], y + piece_box[1], *piece_box[2:]),
+                                           piece[top:top + height], group, parts))
+    for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
+        candidate.crop = crop
+    return found
 
 
 def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: float = 0.3) -> bool:
