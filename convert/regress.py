@@ -9,8 +9,13 @@ from edgedigits import EdgeDigitsError
 from edgedigits.manifest import write_atomic
 from edgedigits.tables import markdown_table
 
-# metric -> (direction in which it gets worse, default tolerance)
-METRICS = {"drop_pp": (+1, 0.10), "agreement": (-1, 0.002), "size_ratio": (+1, 0.02)}
+@dataclass(frozen=True)
+class Metric:
+    worse_when: int  # +1: it gets worse as it rises; -1: as it falls
+    tolerance: float  # the default change let through
+
+
+METRICS = {"drop_pp": Metric(+1, 0.10), "agreement": Metric(-1, 0.002), "size_ratio": Metric(+1, 0.02)}
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,7 @@ class Finding:
     def worse(self) -> bool:
         if self.now is None:
             return True
-        direction = METRICS[self.metric][0]
-        return direction * (self.now - self.baseline) > self.tolerance + 1e-12
+        return METRICS[self.metric].worse_when * (self.now - self.baseline) > self.tolerance + 1e-12
 
 
 def _read_json(path: Path, missing: str) -> dict:
@@ -42,7 +46,7 @@ def _read_json(path: Path, missing: str) -> dict:
 def _tolerances(given: dict[str, float] | None, baseline: dict) -> dict[str, float]:
     """Per metric: the one given on the command line, else the baseline's, else the default."""
     kept = baseline.get("tolerance", {})
-    return {m: (given or {}).get(m, kept.get(m, default)) for m, (_, default) in METRICS.items()}
+    return {m: (given or {}).get(m, kept.get(m, metric.tolerance)) for m, metric in METRICS.items()}
 
 
 def export_figures(export_dir: Path) -> dict[str, dict[str, float]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Iterator
 
 import keras
@@ -11,13 +12,20 @@ import tensorflow as tf
 from edgedigits import EdgeDigitsError
 from edgedigits.manifest import to_input
 
-# precision -> (optimize, supported float type, full-integer input/output type)
+@dataclass(frozen=True)
+class Precision:
+    """How TFLiteConverter makes one precision."""
+    optimize: bool = True
+    float_type: tf.DType | None = None  # the float type weights are stored in
+    io_type: tf.DType | None = None  # full-integer: the input and output type (calibrated)
+
+
 TFLITE_PRECISIONS = {
-    "float32": (False, None, None),
-    "float16": (True, tf.float16, None),  # float16 weights, float compute
-    "dynamic": (True, None, None),  # int8 weights, activations quantized on the fly
-    "int8": (True, None, tf.int8),  # full int8, int8 in/out
-    "uint8": (True, None, tf.uint8),  # full int8 inside, uint8 in/out: camera bytes and the Edge TPU
+    "float32": Precision(optimize=False),
+    "float16": Precision(float_type=tf.float16),  # float16 weights, float compute
+    "dynamic": Precision(),  # int8 weights, activations quantized on the fly
+    "int8": Precision(io_type=tf.int8),  # full int8, int8 in/out
+    "uint8": Precision(io_type=tf.uint8),  # full int8 inside, uint8 in/out: camera bytes and the Edge TPU
 }
 
 
@@ -32,17 +40,17 @@ def tflite_converter(model: keras.Model, precision: str, calibration: np.ndarray
     """A TFLiteConverter set up for one precision (full-integer ones calibrated on `calibration`)."""
     if precision not in TFLITE_PRECISIONS:
         raise EdgeDigitsError(f"unknown TFLite precision {precision!r}; choose from {', '.join(TFLITE_PRECISIONS)}")
-    optimize, float_type, io_type = TFLITE_PRECISIONS[precision]
+    recipe = TFLITE_PRECISIONS[precision]
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if optimize:
+    if recipe.optimize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if float_type is not None:
-        converter.target_spec.supported_types = [float_type]
-    if io_type is not None:
+    if recipe.float_type is not None:
+        converter.target_spec.supported_types = [recipe.float_type]
+    if recipe.io_type is not None:
         converter.representative_dataset = representative(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = io_type
-        converter.inference_output_type = io_type
+        converter.inference_input_type = recipe.io_type
+        converter.inference_output_type = recipe.io_type
     return converter
 
 

@@ -134,9 +134,16 @@ def _checked_members(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarI
     return members
 
 
-def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
-    """The files a bundle's manifest lists, by name: (sha256, bytes); refuses a manifest that points outside
-    the bundle or widens the accuracy budget past MAX_BUDGET_PP."""
+@dataclass(frozen=True)
+class Listed:
+    """A file as the manifest lists it."""
+    sha256: str
+    bytes: int
+
+
+def _listed(path: Path, manifest: Manifest) -> dict[str, Listed]:
+    """The files a bundle's manifest lists, by name; refuses a manifest that points outside the bundle or widens
+    the accuracy budget past MAX_BUDGET_PP."""
     info = manifest.bundle
     golden = info.get("golden") if isinstance(info.get("golden"), dict) else {}
     if golden.get("path") != GOLDEN:
@@ -155,8 +162,8 @@ def _listed(path: Path, manifest: Manifest) -> dict[str, tuple[str, int]]:
         raise EdgeDigitsError(f"{path}: float_twin {info.get('float_twin')!r} is not one of the bundle's artifacts")
     if not isinstance(info.get("variants", []), list) or not set(info.get("variants", [])) <= names:
         raise EdgeDigitsError(f"{path}: variants {info.get('variants')!r} are not all the bundle's artifacts")
-    listed = {a.path: (a.sha256, a.bytes) for a in manifest.artifacts}
-    listed[GOLDEN] = (golden.get("sha256"), golden.get("bytes"))
+    listed = {a.path: Listed(a.sha256, a.bytes) for a in manifest.artifacts}
+    listed[GOLDEN] = Listed(golden.get("sha256"), golden.get("bytes"))
     return listed
 
 
@@ -212,15 +219,15 @@ def open_bundle(path: Path, into: Path, trust: signing.Trust = signing.Trust()) 
         extra = set(members) - set(listed) - {MANIFEST, signing.SIGNATURE}
         if extra:
             raise EdgeDigitsError(f"{path}: {', '.join(sorted(extra))} not listed in the manifest")
-        for name, (digest, size) in listed.items():
+        for name, file in listed.items():
             if name not in members:
                 raise EdgeDigitsError(f"{path}: {name} is listed in the manifest but missing")
-            if members[name].size != size:
-                raise EdgeDigitsError(f"{path}: {name}: {members[name].size} bytes, the manifest says {size}")
-        for name, (digest, _) in listed.items():
+            if members[name].size != file.bytes:
+                raise EdgeDigitsError(f"{path}: {name}: {members[name].size} bytes, the manifest says {file.bytes}")
+        for name, file in listed.items():
             with tar.extractfile(members[name]) as source, open(Path(into) / name, "wb") as target:
                 shutil.copyfileobj(source, target)
-            if sha256_file(Path(into) / name) != digest:
+            if sha256_file(Path(into) / name) != file.sha256:
                 raise EdgeDigitsError(f"{path}: {name}: sha256 differs from the manifest (corrupt or replaced)")
     return opened
 
