@@ -127,7 +127,7 @@ def _exports(model: keras.Model, calibration: np.ndarray, data: Dataset, options
         if options.pick_fastest:
             # Picking is measured on train images the model has seen, never on the test split.
             return pick_fastest_onnx(made["model_float32.onnx"], calibration, data.train.head(5000), options)
-        return Built(*to_onnx_int8(made["model_float32.onnx"], calibration, options.onnx.check()), options.onnx.name)
+        return Built(*to_onnx_int8(made["model_float32.onnx"], calibration, options.onnx.validated()), options.onnx.name)
 
     exports = [Export(f"model_{p}.tflite", "tflite", p, lambda _, p=p: Built(to_tflite(model, p, calibration)))
                for p in TFLITE_EXPORTS]

@@ -37,7 +37,7 @@ class OnnxQuant:
     def name(self) -> str:
         return f"{self.form}-{self.types}-{self.method}-{'per-channel' if self.per_channel else 'per-tensor'}"
 
-    def check(self) -> "OnnxQuant":
+    def validated(self) -> "OnnxQuant":
         for value, known, what in ((self.form, FORMATS, "form"), (self.types, ACTIVATIONS, "types"),
                                    (self.method, METHODS, "calibration method")):
             if value not in known:
@@ -141,7 +141,7 @@ def integer_input(model_bytes: bytes) -> tuple[bytes, InputSpec]:
 
 def to_onnx_int8(float_model: bytes, calibration: np.ndarray, recipe: OnnxQuant = OnnxQuant()) -> tuple[bytes, InputSpec]:
     """Static int8 ONNX (per-channel int8 weights) taking integer pixels, and its input spec."""
-    recipe.check()
+    recipe.validated()
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared, quantized = (Path(tmp) / n for n in ("float.onnx", "prepared.onnx", "int8.onnx"))
         source.write_bytes(float_model)

@@ -196,7 +196,7 @@ def _manifest(tar: tarfile.TarFile, path: Path, into: Path, trust: signing.Trust
     text = tar.extractfile(members[MANIFEST]).read()
     signature = tar.extractfile(members[signing.SIGNATURE]).read() if signing.SIGNATURE in members else None
     try:
-        signer = signing.check(text, signature, trust)
+        signer = signing.signer(text, signature, trust)
     except EdgeDigitsError as exc:
         raise EdgeDigitsError(f"{path}: {exc}") from None
     (Path(into) / MANIFEST).write_bytes(text)

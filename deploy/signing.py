@@ -148,7 +148,7 @@ def trusted_keys(directory: Path) -> tuple[dict[str, object], set[str]]:
     return {k: v for k, v in keys.items() if k not in revoked}, revoked
 
 
-def check(manifest: bytes, signature: bytes | None, trust: Trust) -> str:
+def signer(manifest: bytes, signature: bytes | None, trust: Trust) -> str:
     """"signed by key <id>" (a trusted key), or UNSIGNED where the device trusts no key; anything else is
     refused in one line."""
     keys, revoked = trusted_keys(trust.directory) if trust.directory else ({}, set())
@@ -160,20 +160,20 @@ def check(manifest: bytes, signature: bytes | None, trust: Trust) -> str:
         return UNSIGNED
     try:
         fields = json.loads(signature)
-        signer, value = fields["key_id"], base64.b64decode(fields["signature"], validate=True)
-        if fields.get("algorithm") != "ed25519" or not isinstance(signer, str) or not KEY_ID.fullmatch(signer):
+        signed_by, value = fields["key_id"], base64.b64decode(fields["signature"], validate=True)
+        if fields.get("algorithm") != "ed25519" or not isinstance(signed_by, str) or not KEY_ID.fullmatch(signed_by):
             raise ValueError("not an ed25519 signature with a 16-digit key id")
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise EdgeDigitsError(f"refused: {SIGNATURE} is not a signature ({type(exc).__name__}: {exc})") from None
-    if signer in revoked:
-        raise EdgeDigitsError(f"refused: signed by key {signer}, which is revoked ({trust.directory / REVOKED})")
-    if signer not in keys:
+    if signed_by in revoked:
+        raise EdgeDigitsError(f"refused: signed by key {signed_by}, which is revoked ({trust.directory / REVOKED})")
+    if signed_by not in keys:
         if keys or trust.require_signed:
-            raise EdgeDigitsError(f"refused: signed by key {signer}, which is not among {where}")
-        return f"{UNSIGNED} (signed by key {signer}, which this device cannot check: it trusts no key)"
+            raise EdgeDigitsError(f"refused: signed by key {signed_by}, which is not among {where}")
+        return f"{UNSIGNED} (signed by key {signed_by}, which this device cannot check: it trusts no key)"
     from cryptography.exceptions import InvalidSignature
     try:
-        keys[signer].verify(value, manifest)
+        keys[signed_by].verify(value, manifest)
     except InvalidSignature:
-        raise EdgeDigitsError(f"refused: bad signature: the manifest is not what key {signer} signed") from None
-    return f"signed by key {signer}"
+        raise EdgeDigitsError(f"refused: bad signature: the manifest is not what key {signed_by} signed") from None
+    return f"signed by key {signed_by}"

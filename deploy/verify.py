@@ -87,7 +87,7 @@ class Verdict:
             + (": PASSED" if self.passed else ": FAILED") + (f"; current -> {self.current}" if self.current else "")])
 
 
-def check(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, rounds: int = 5,
+def measure(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, rounds: int = 5,
           repeats: int = 200) -> Verdict:
     """Accuracy, agreement and single-thread latency, side by side, of the bundle's quantized models (on its
     target's accelerator, or the one asked for: its model alone; on the CPU: every variant it carries) and the
@@ -138,7 +138,7 @@ def verify(bundle: Path, accelerator: str | None = AUTO, install_root: Path | No
         manifest, version = opened.manifest, opened.manifest.bundle.get("version", 0)
         if root is not None:
             release.check_version(root, manifest.model, version, allow_downgrade)
-        verdict = check(Path(folder), manifest, accelerator)
+        verdict = measure(Path(folder), manifest, accelerator)
         verdict.version, verdict.signer = version, opened.signer
         if verdict.passed and root is not None:
             manifest.bundle["runtime_artifact"] = verdict.artifact  # measured here: what the release runs

@@ -137,9 +137,9 @@ def release(root: Path) -> Check:
     if not current.exists():
         return Check("release", f"none installed in {root}")
     try:
-        from edgedigits.deploy.verify import check
+        from edgedigits.deploy.verify import measure
         from edgedigits.manifest import Manifest
-        verdict = check(current, Manifest.load(current), rounds=2, repeats=50)
+        verdict = measure(current, Manifest.load(current), rounds=2, repeats=50)
     except (EdgeDigitsError, ImportError, OSError, KeyError, TypeError) as exc:
         return Check("release", f"{os.readlink(current)}: cannot be checked", first_line(exc))
     summary = (f"{os.readlink(current)}: {verdict.model} for {verdict.target}, {verdict.artifact} on {verdict.runtime}, accuracy "

@@ -1,4 +1,5 @@
-"""MNIST from its four official IDX files: find them, download them if needed, verify, load."""
+"""MNIST from its four official IDX files: find them, download them if needed, verify, load; and the Split and
+Dataset every stage takes. Other formats to train on (npz, HDF5, image folders) are read by datasets.py."""
 from __future__ import annotations
 
 import gzip

@@ -115,7 +115,7 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
         0.0, decay_steps=max(1, total - warmup), warmup_target=config.lr, warmup_steps=warmup)
 
 
-def check(config: TrainConfig) -> None:
+def validate(config: TrainConfig) -> None:
     if config.optimizer not in OPTIMIZERS:
         raise EdgeDigitsError(f"unknown --optimizer {config.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     if config.lr_schedule not in SCHEDULES:
@@ -130,7 +130,7 @@ def check(config: TrainConfig) -> None:
 
 def train(config: TrainConfig, data: Dataset, run_dir: Path) -> TrainResult:
     """Fit `config.model` on the train split, evaluate on the test split, write the run folder."""
-    check(config)
+    validate(config)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()  # same seed, same model: --seed promises reproducible runs
     train_split = data.train if config.limit is None else data.train.head(config.limit)
