@@ -15,16 +15,16 @@ from edgedigits.convert.calibration import DEFAULT_DIR, load_calibration
 from edgedigits.convert.edgetpu import check_ops, compile_for_edgetpu, format_checks
 from edgedigits.convert.onnx import OnnxQuant, to_onnx_float, to_onnx_int8
 from edgedigits.convert.report import write_quantization_report
-from edgedigits.convert.tflite import to_tflite
+from edgedigits.convert.tflite import TFLITE_PRECISIONS, to_tflite
 from edgedigits.data import CLASSES, Dataset, Split
 from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
 from edgedigits.quiet import silenced
-from edgedigits.targets import REFERENCE
+from edgedigits import targets
+from edgedigits.targets import REFERENCE, Export
 
-TFLITE_EXPORTS = ("float32", "float16", "dynamic", "int8", "uint8")
-EDGETPU_MODEL = "model_tpu.tflite"
+EDGETPU_MODEL = next(e.path for e in targets.EXPORTS if e.variant == "edgetpu-static")
 EDGETPU_COMPILED = "model_tpu_edgetpu.tflite"  # edgetpu_compiler's name for its output
 
 
@@ -46,14 +46,8 @@ class Built:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Export:
-    """One row of what convert writes: `make` gets the bytes of the exports made before it in this run."""
-    path: str
-    format: str
-    precision: str
-    make: Callable[[dict[str, bytes]], Built]
-    needs: str | None = None  # the export whose model this one is made from
+# How an export is made: from the Keras model, or (given) from the bytes of the export it names as its source.
+Builder = Callable[[bytes | None], Built]
 
 
 def load_run_model(run_dir: Path) -> keras.Model:
@@ -121,31 +115,37 @@ def tpu_model(model: keras.Model, calibration: np.ndarray) -> bytes:
     return to_tflite(keras.Model(inputs, model(inputs), name=model.name), "uint8", calibration)
 
 
-def _exports(model: keras.Model, calibration: np.ndarray, data: Dataset, options: ConvertOptions) -> list[Export]:
-    """The rows to export, in order: every TFLite precision, ONNX float, ONNX int8 made from it, the Edge TPU's."""
-    def onnx_int8(made: dict[str, bytes]) -> Built:
+def _builders(model: keras.Model, calibration: np.ndarray, data: Dataset, options: ConvertOptions,
+              ) -> dict[tuple[str, str, str | None], Builder]:
+    """How each (format, precision, variant) of the targets table's exports is made."""
+    def onnx_int8(float_onnx: bytes) -> Built:
         if options.pick_fastest:
             # Picking is measured on train images the model has seen, never on the test split.
-            return pick_fastest_onnx(made["model_float32.onnx"], calibration, data.train.head(5000), options)
-        return Built(*to_onnx_int8(made["model_float32.onnx"], calibration, options.onnx.validated()), options.onnx.name)
+            return pick_fastest_onnx(float_onnx, calibration, data.train.head(5000), options)
+        return Built(*to_onnx_int8(float_onnx, calibration, options.onnx.validated()), options.onnx.name)
 
-    exports = [Export(f"model_{p}.tflite", "tflite", p, lambda _, p=p: Built(to_tflite(model, p, calibration)))
-               for p in TFLITE_EXPORTS]
-    exports += [Export("model_float32.onnx", "onnx", "float32", lambda _: Built(to_onnx_float(model))),
-                Export("model_int8.onnx", "onnx", "int8", onnx_int8, needs="model_float32.onnx")]
-    if options.target == "edgetpu":
-        exports.append(Export(EDGETPU_MODEL, "tflite", "uint8",
-                              lambda _: Built(tpu_model(model, calibration), variant="edgetpu-static")))
-    return exports
+    builders: dict[tuple[str, str, str | None], Builder] = {
+        ("tflite", p, None): lambda _, p=p: Built(to_tflite(model, p, calibration)) for p in TFLITE_PRECISIONS}
+    builders[("onnx", "float32", None)] = lambda _: Built(to_onnx_float(model))
+    builders[("onnx", "int8", None)] = onnx_int8
+    builders[("tflite", "uint8", "edgetpu-static")] = lambda _: Built(tpu_model(model, calibration),
+                                                                      variant="edgetpu-static")
+    return builders
 
 
-def _build(export: Export, made: dict[str, bytes]) -> Built:
-    """One export's model, any converter failure one line."""
-    if export.needs is not None and export.needs not in made:
-        raise EdgeDigitsError(f"made from {export.needs}, which failed")
+def _build(export: Export, builders: dict, made: dict[str, bytes]) -> Built:
+    """One export's model, any converter failure one line. A variant with no builder of its own is made as its
+    format and precision are, and named by its variant."""
+    if export.source is not None and export.source not in made:
+        raise EdgeDigitsError(f"made from {export.source}, which failed")
+    own = builders.get((export.format, export.precision, export.variant))
+    make = own or builders.get((export.format, export.precision, None))
+    if make is None:
+        raise EdgeDigitsError(f"no converter makes {export.format} {export.precision}")
     try:
         with silenced():  # the converters print pages of graph dumps and notices
-            return export.make(made)
+            built = make(made.get(export.source))
+        return built if own else replace(built, variant=export.variant)
     except EdgeDigitsError:
         raise
     except Exception as exc:  # converters raise anything from ValueError to bare RuntimeErrors
@@ -153,9 +153,10 @@ def _build(export: Export, made: dict[str, bytes]) -> Built:
         raise EdgeDigitsError(f"conversion failed ({message[0][:300]})") from None
 
 
-def _export_row(run_dir: Path, export: Export, made: dict[str, bytes], test: Split) -> tuple[Artifact, np.ndarray]:
+def _export_row(run_dir: Path, export: Export, builders: dict, made: dict[str, bytes], test: Split,
+                ) -> tuple[Artifact, np.ndarray]:
     """Build, write and score one export: its manifest entry and its test-split predictions."""
-    built = _build(export, made)
+    built = _build(export, builders, made)
     for note in built.notes:
         print(f"convert: {note}")
     write_atomic(run_dir / export.path, built.model)
@@ -194,10 +195,11 @@ def convert(run_dir: Path, data: Dataset, options: ConvertOptions = ConvertOptio
     manifest.artifacts.append(Artifact.of_file(run_dir, "model.keras", "keras", "float32", InputSpec("float32"),
                                                metrics.get("test_accuracy")))
     made, predictions = {}, {}
-    for export in _exports(model, calibration, data, options):
+    builders = _builders(model, calibration, data, options)
+    for export in (e for e in targets.EXPORTS if e.only_for in (None, options.target)):
         print(f"convert: {export.path} ...", flush=True)
         try:
-            artifact, predictions[export.path] = _export_row(run_dir, export, made, data.test)
+            artifact, predictions[export.path] = _export_row(run_dir, export, builders, made, data.test)
         except EdgeDigitsError as exc:
             manifest.failed.append({"path": export.path, "format": export.format, "precision": export.precision,
                                     "status": f"failed: {exc}"})

@@ -1,9 +1,10 @@
-"""The targets table: what a device runs, on which accelerator, and which model is the float reference.
+"""The targets table: what convert writes, what a device runs and on which accelerator, and which model is the
+float reference.
 
-convert writes artifacts and describes them in the manifest; from here on every stage asks this table which of
+convert writes the EXPORTS and describes them in the manifest; from there on every stage asks this table which of
 them to bundle (`bundle --target`), to load (`run`, `serve`, `verify`) and to compare against (`bench`, the
-quantization report, `verify`). A new device target is one row of DEVICES; a new accelerator one entry of
-runtime.DELEGATES.
+quantization report, `verify`). A new device target is one row of DEVICES (and of EXPORTS, for a model not made
+yet); a new accelerator one entry of runtime.DELEGATES.
 """
 from __future__ import annotations
 
@@ -29,6 +30,26 @@ class Model:
     def matches(self, artifact: Artifact) -> bool:
         return (artifact.format, artifact.precision) == (self.format, self.precision) and \
             self.variant in (None, artifact.variant)
+
+
+@dataclass(frozen=True)
+class Export:
+    """A file convert writes: its name, and the format, precision and variant its Model matches."""
+    path: str
+    format: str
+    precision: str
+    variant: str | None = None  # a second recipe of a format and precision (convert makes it with the first's)
+    source: str | None = None  # the export it is made from (int8 ONNX quantizes the float ONNX)
+    only_for: str | None = None  # made only for `convert --target` this (the Edge TPU's static model)
+
+
+EXPORTS = (
+    *(Export(f"model_{precision}.tflite", "tflite", precision)
+      for precision in ("float32", "float16", "dynamic", "int8", "uint8")),
+    Export("model_float32.onnx", "onnx", "float32"),
+    Export("model_int8.onnx", "onnx", "int8", source="model_float32.onnx"),
+    Export("model_tpu.tflite", "tflite", "uint8", "edgetpu-static", only_for="edgetpu"),
+)
 
 
 @dataclass(frozen=True)

@@ -174,8 +174,9 @@ def test_bench_runs_on_a_bundle(pi_bundle, no_tensorflow):
 
 
 def test_a_new_device_target_is_one_row_of_the_table(quick_export, mnist, tmp_path, monkeypatch):
-    """A target added to the table alone (a twin of pi's, on an accelerator of its own: one DELEGATES entry) is
-    bundled, verified, installed and run: nothing else names the targets."""
+    """A target added to the table alone — a model of its own (a copy of int8 TFLite under a new variant), on an
+    accelerator of its own (one DELEGATES entry) — is exported, bundled, verified, installed, run and benched:
+    nothing else names the targets."""
     from edgedigits import targets
     from edgedigits.deploy.verify import verify
     from edgedigits.device import runtime
@@ -188,13 +189,22 @@ def test_a_new_device_target_is_one_row_of_the_table(quick_export, mnist, tmp_pa
 
     monkeypatch.setattr(runtime, "tflite_interpreter_class", interpreter_class)
     monkeypatch.setitem(runtime.DELEGATES, "twin", lambda: used.append("twin"))
-    monkeypatch.setitem(targets.DEVICES, "pi-twin", targets.Device("pi-twin", targets.DEVICES["pi"].models, "twin"))
+    monkeypatch.setattr(targets, "EXPORTS", (*targets.EXPORTS, targets.Export("model_twin.tflite", "tflite", "int8",
+                                                                              "twin-copy")))
+    monkeypatch.setitem(targets.DEVICES, "pi-twin", targets.Device("pi-twin", (targets.Model("tflite", "int8",
+                                                                                              "twin-copy"),), "twin"))
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.keras", "metrics.json"):
+        shutil.copy(quick_export / name, run)
+    convert(run, mnist, ConvertOptions(report=False))
+    assert Manifest.load(run).artifacts[-1].path == "model_twin.tflite"
     twin = tmp_path / "twin.tar.gz"
-    make_bundle(quick_export, mnist.test, twin, BundleOptions(target="pi-twin", golden=100))
+    make_bundle(run, mnist.test, twin, BundleOptions(target="pi-twin", golden=100))
     verdict = verify(twin, install_root=tmp_path / "device")
     assert verdict.passed and verdict.target == "pi-twin" and verdict.runtime == "litert+twin"
     model = load_model(tmp_path / "device" / "current")
-    assert model.path.name == "model_int8.tflite" and model.classifier.runtime == "litert+twin" and len(used) == 2
+    assert model.path.name == "model_twin.tflite" and model.classifier.runtime == "litert+twin" and len(used) == 2
     release = tmp_path / "device" / "current"  # and benched there, on its golden vectors
     shipped = Manifest.load(release)
     rows = bench(release, bundles.golden_split(release, shipped)[0], rounds=1, repeats=20)

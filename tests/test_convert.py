@@ -244,7 +244,8 @@ def test_a_failing_export_is_a_row_and_the_others_are_written(quick_export, mnis
     shutil.copy(quick_export / "model.keras", run)
     shutil.copy(quick_export / "metrics.json", run)
     manifest = exporting.convert(run, mnist)
-    assert [a.path for a in manifest.artifacts] == ["model.keras"] + [f"model_{p}.tflite" for p in exporting.TFLITE_EXPORTS]
+    assert [a.path for a in manifest.artifacts] == ["model.keras"] + [
+        e.path for e in exporting.targets.EXPORTS if e.format == "tflite" and e.only_for is None]
     assert [(f["path"], f["status"]) for f in manifest.failed] == [
         ("model_float32.onnx", "failed: conversion failed (tf2onnx: unsupported op SomethingNew)"),
         ("model_int8.onnx", "failed: made from model_float32.onnx, which failed")]
