@@ -388,7 +388,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         blob = _cut(gray, ink, mask, box, scale)
         x, y, w, h = blob.box
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
-                or options.pages and w < 0.5 * h and _on_an_edge(gray, blob.box):
+                or options.pages and w < 0.5 * h and (_cut_off(gray, blob.box) or _on_an_edge(gray, blob.box)):
             continue
         found.append(Candidate(blob.box, blob.ink, group, 1))
         if w / h > options.wide:
@@ -406,6 +406,13 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
     return found
+
+
+def _cut_off(gray: np.ndarray, box: tuple[int, int, int, int], margin: int = 2) -> bool:
+    """Whether a bar touches the frame's left or right side: most are a desk's pattern or an object cut off by the
+    frame, and a digit cut there is no digit to read."""
+    x, _, w, _ = box
+    return x <= margin or x + w >= gray.shape[1] - margin
 
 
 def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: float = 0.3) -> bool:

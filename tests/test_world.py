@@ -152,3 +152,14 @@ def test_page_edges_on_a_desk_give_few_bars_even_where_no_page_is_found(mnist):
     frames = _frames(mnist, "blank_desk", 20, seed=21) + _frames(mnist, "blank_desk", 20, seed=33)
     bars = [c.box for frame, _ in frames for c in find_digits(frame) if c.box[2] < 0.5 * c.box[3]]
     assert len(bars) <= 12, bars
+
+
+def test_a_bar_cut_off_by_the_frames_side_is_no_candidate():
+    """A desk's pattern or an object cut off by the frame's side is a bar to the finder; the same stroke inside
+    the frame is a 1 and stays one."""
+    frame = np.full((480, 640), 205, np.uint8)
+    cv2.line(frame, (320, 200), (322, 250), 40, 6)  # a 1 on the page
+    frame[300:345, 632:] = 60  # a dark square of a desk, cut by the right side
+    frame[100:150, :7] = 60  # and one cut by the left side
+    boxes = [c.box for c in find_digits(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))]
+    assert len(boxes) == 1 and 310 < boxes[0][0] < 330, boxes
