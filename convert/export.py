@@ -9,7 +9,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from edgedigits import EdgeDigitsError
+from edgedigits import EdgeDigitsError, targets
 from edgedigits.agreement import against_float
 from edgedigits.convert.calibration import DEFAULT_DIR, load_calibration
 from edgedigits.convert.edgetpu import check_ops, compile_for_edgetpu, format_checks
@@ -21,7 +21,6 @@ from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
 from edgedigits.quiet import silenced
-from edgedigits import targets
 from edgedigits.targets import REFERENCE, Export
 
 EDGETPU_MODEL = next(e.path for e in targets.EXPORTS if e.variant == "edgetpu-static")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedigits.agreement import against_float
 from edgedigits.deploy import release, signing
 from edgedigits.deploy.bundle import golden_split, open_bundle
 from edgedigits.device.bench import interleaved_latency_us
 from edgedigits.device.runtime import load_artifact, predict_all
-from edgedigits.agreement import against_float
 from edgedigits.manifest import Manifest, sha256_file
 from edgedigits.tables import markdown_table
 from edgedigits.targets import AUTO, bundled_model, bundled_variants
@@ -88,7 +88,7 @@ class Verdict:
 
 
 def measure(directory: Path, manifest: Manifest, accelerator: str | None = AUTO, rounds: int = 5,
-          repeats: int = 200) -> Verdict:
+            repeats: int = 200) -> Verdict:
     """Accuracy, agreement and single-thread latency, side by side, of the bundle's quantized models (on its
     target's accelerator, or the one asked for: its model alone; on the CPU: every variant it carries) and the
     float reference; the fastest variant within the budget is picked."""
