@@ -94,7 +94,7 @@ def _result_line(result: dict) -> str:
     if result["status"] != "ok":
         return f"FAILED at {result['step']!r}: {result['message']}"
     if verify is None:
-        return f"current -> {result['current']}" if result.get("current") else "trusted key added"
+        return f"current -> {result['current']}" if result.get("current") else "trusted keys changed"
     return (f"current -> {result['current']}; version {verify['version']}, "
             f"{verify['signer']}; {verify['artifact']} on {verify['runtime']}: accuracy {verify['accuracy']:.2%} vs float "
             f"{verify['float_accuracy']:.2%} (drop {verify['drop_pp']:+.2f} pp, agreement {verify['agreement']:.2%}), "
@@ -180,19 +180,35 @@ def on_hosts(playbook: str, targets: list[Target], inventory: Path | None, extra
         return run_playbook(playbook, Path(generated.name), extra)
 
 
-def deploy(bundle: Path | None, targets: list[Target], inventory: Path | None, rollback: bool,
-           remote_command: str | None, trust: Path | None = None, allow_downgrade: bool = False) -> list[HostResult]:
-    """Deploy a bundle (or roll back, or only push a trusted key) to the targets or the hosts of an inventory."""
-    if not rollback and (bundle is None or not Path(bundle).is_file()) and not (trust and bundle is None):
+@dataclass(frozen=True)
+class DeployOptions:
+    rollback: bool = False
+    remote_command: str | None = None  # how to run edgedigits on the devices
+    trust: Path | None = None  # a public key each device adds to its trusted keys first
+    revoke: str | None = None  # a key id each device adds to its revoked list first
+    allow_downgrade: bool = False
+
+
+def deploy(bundle: Path | None, targets: list[Target], inventory: Path | None,
+           options: DeployOptions = DeployOptions()) -> list[HostResult]:
+    """Deploy a bundle (or roll back, or only change the trusted keys) to the targets or an inventory's hosts."""
+    keys_only = bundle is None and (options.trust or options.revoke)
+    if not options.rollback and not keys_only and (bundle is None or not Path(bundle).is_file()):
         raise EdgeDigitsError(f"{bundle}: bundle not found")
-    extra = {} if rollback or bundle is None else {"bundle": str(Path(bundle).resolve())}
-    if remote_command:
-        extra["edgedigits_command"] = remote_command
-    if trust is not None and not rollback:
-        extra.update(_trust(trust))
-    if allow_downgrade:
+    extra = {} if options.rollback or bundle is None else {"bundle": str(Path(bundle).resolve())}
+    if options.remote_command:
+        extra["edgedigits_command"] = options.remote_command
+    if options.trust is not None:
+        extra.update(_trust(options.trust))
+    if options.revoke is not None:
+        from edgedigits.deploy.signing import KEY_ID
+        if not KEY_ID.fullmatch(options.revoke):
+            raise EdgeDigitsError(f"--revoke {options.revoke!r}: a key id is 16 hex digits (`edgedigits keys new` "
+                                  "printed it)")
+        extra["revoke_key"] = options.revoke
+    if options.allow_downgrade:
         extra["allow_downgrade"] = True
-    return on_hosts("rollback.yml" if rollback else "deploy.yml", targets, inventory, extra)
+    return on_hosts("rollback.yml" if options.rollback else "deploy.yml", targets, inventory, extra)
 
 
 def fleet_status(targets: list[Target], inventory: Path | None, remote_command: str | None) -> list[HostResult]:

@@ -176,9 +176,11 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from edgedigits.deploy.fleet import Target, deploy
-    results = deploy(args.bundle, [Target.parse(h) for h in args.host], args.inventory, args.rollback,
-                     args.remote_command, args.trust, args.allow_downgrade)
+    from edgedigits.deploy.fleet import DeployOptions, Target, deploy
+    if args.rollback and (args.trust or args.revoke):
+        raise EdgeDigitsError("--rollback changes no keys: deploy --trust/--revoke without it")
+    results = deploy(args.bundle, [Target.parse(h) for h in args.host], args.inventory, DeployOptions(
+        args.rollback, args.remote_command, args.trust, args.revoke, args.allow_downgrade))
     for result in results:
         print(f"{result.host}: {result.line}")
     return 0 if all(r.status == "ok" for r in results) else 1
@@ -439,6 +441,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--remote-command", help="how to run edgedigits on the devices (default: edgedigits)")
     p.add_argument("--trust", type=Path, metavar="KEY.pub", help="first add this public key to each device's "
                    "trusted keys; from then on the device accepts only bundles signed by a trusted key")
+    p.add_argument("--revoke", metavar="KEY_ID", help="first add this key id to each device's revoked keys: "
+                   "bundles it signed are refused from then on, whatever .pub files remain")
     p.add_argument("--allow-downgrade", action="store_true", help="let devices install an older version")
     p.set_defaults(func=cmd_deploy)
 

@@ -272,7 +272,7 @@ def test_signed_bundles_only_once_a_key_is_trusted_and_fleet_status(fleet, sshd,
     inventory = _inventory(sshd, tmp_path / "inventory.ini", targets)
     made = {}
     for name, version, key in (("signed", 20, keys.private), ("older", 10, keys.private), ("unsigned", 30, None),
-                               ("foreign", 40, stranger.private)):
+                               ("foreign", 40, stranger.private), ("newer", 50, keys.private)):
         made[name] = tmp_path / f"{name}.tar.gz"
         make_bundle(quick_export, mnist.test, made[name], BundleOptions(golden=100, version=version, sign=key))
     done = cli("deploy", made["signed"], "--trust", keys.public, "--inventory", inventory)
@@ -290,6 +290,10 @@ def test_signed_bundles_only_once_a_key_is_trusted_and_fleet_status(fleet, sshd,
         assert results[host].status == "failed" and "FAILED at 'Verify the bundle" in results[host].line
         assert message in results[host].line, results[host].line
         assert _current(targets[host]) == installed[host]
+    # The key is revoked fleet-wide (its .pub stays): a bundle it signs is refused from then on.
+    done = cli("deploy", made["newer"], "--revoke", keys.key_id, "--inventory", inventory)
+    assert done.returncode == 1 and done.stdout.count(f"key {keys.key_id}, which is revoked") == len(targets), done.stdout
+    assert_one_line_error(cli("deploy", "--revoke", "$(touch X)", "--inventory", inventory), "16 hex digits")
     done = cli("fleet", "status", "--inventory", inventory, "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     hosts = {r["host"]: r for r in json.loads(done.stdout)}
