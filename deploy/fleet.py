@@ -95,10 +95,12 @@ def _result_line(result: dict) -> str:
         return f"FAILED at {result['step']!r}: {result['message']}"
     if verify is None:
         return f"current -> {result['current']}" if result.get("current") else "trusted keys changed"
-    return (f"current -> {result['current']}; version {verify['version']}, "
-            f"{verify['signer']}; {verify['artifact']} on {verify['runtime']}: accuracy {verify['accuracy']:.2%} vs float "
-            f"{verify['float_accuracy']:.2%} (drop {verify['drop_pp']:+.2f} pp, agreement {verify['agreement']:.2%}), "
-            f"p50 {verify['p50_us']:.0f} µs vs {verify['float_p50_us']:.0f} µs ({verify['speedup']:.2f}x)")
+    # A device still on an older edgedigits reports no version or signer.
+    return (f"current -> {result['current']}; version {verify.get('version', '?')}, "
+            f"{verify.get('signer', 'signer unknown')}; {verify['artifact']} on {verify['runtime']}: accuracy "
+            f"{verify['accuracy']:.2%} vs float {verify['float_accuracy']:.2%} (drop {verify['drop_pp']:+.2f} pp, "
+            f"agreement {verify['agreement']:.2%}), p50 {verify['p50_us']:.0f} µs vs {verify['float_p50_us']:.0f} µs "
+            f"({verify['speedup']:.2f}x)")
 
 
 def _status_line(result: dict) -> str:

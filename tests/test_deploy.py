@@ -315,3 +315,12 @@ def test_fleet_status_table_has_a_row_per_host_and_says_why_one_is_missing():
     assert lines[2] == ("| edge-a | conv_net-pi-5c3e0d9a41b2 | 20 | signed by key c222180342db38ad | passed: "
                         "model_int8.tflite 98.00% (drop +0.00 pp), 1.50x float | ok | 21,004 | up |")
     assert lines[3].startswith("| edge-b | UNREACHABLE") and lines[3].count("|") == 9
+
+
+def test_a_device_on_an_older_edgedigits_still_gets_its_result_line():
+    """Workstations are upgraded first: a device's verdict without a version or signer is still a result line."""
+    from edgedigits.deploy.fleet import _result_line
+    old = {"artifact": "model_int8.tflite", "runtime": "litert", "accuracy": 0.98, "float_accuracy": 0.98,
+           "drop_pp": 0.0, "agreement": 1.0, "p50_us": 28.0, "float_p50_us": 67.0, "speedup": 2.39}
+    line = _result_line({"status": "ok", "current": "releases/x", "verify": old})
+    assert line.startswith("current -> releases/x; version ?, signer unknown; model_int8.tflite on litert")
