@@ -18,7 +18,7 @@ from edgedigits.convert.report import write_quantization_report
 from edgedigits.convert.tflite import TFLITE_PRECISIONS, to_tflite
 from edgedigits.data import CLASSES, Dataset, Split
 from edgedigits.device.bench import interleaved_latency_us
-from edgedigits.device.runtime import load_classifier, predict_all
+from edgedigits.device.runtime import Classifier, load_classifier, predict_all
 from edgedigits.manifest import Artifact, InputSpec, Manifest, write_atomic
 from edgedigits.quiet import silenced
 from edgedigits.targets import REFERENCE, Export
@@ -74,7 +74,7 @@ class Tried:
     model: bytes
     input: InputSpec
     drop_pp: float
-    classifier: object
+    classifier: Classifier
     p50_us: float = 0.0
 
 

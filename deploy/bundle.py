@@ -96,17 +96,18 @@ def make_bundle(export: Path, test: Split, out: Path, options: BundleOptions = B
         bundle = Manifest(manifest.model, manifest.classes, manifest.input, chosen, bundle={
             "target": options.target, "runtime_artifact": variants[0].path, "variants": [a.path for a in variants],
             "reference_artifact": reference.path, **({"float_twin": twin.path} if twin else {}),
-            "budget_pp": options.budget_pp, "version": version, "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN),
-                                                       "bytes": len(golden), "count": min(options.golden, len(test))}})
+            "budget_pp": options.budget_pp, "version": version,
+            "golden": {"path": GOLDEN, "sha256": sha256_file(Path(folder) / GOLDEN), "bytes": len(golden),
+                       "count": min(options.golden, len(test))}})
         bundle.save(Path(folder))
+        made = [MANIFEST, GOLDEN]
         if options.sign is not None:
             (Path(folder) / signing.SIGNATURE).write_bytes(
                 signing.sign((Path(folder) / MANIFEST).read_bytes(), options.sign))
+            made.insert(1, signing.SIGNATURE)
         with atomic_path(Path(out)) as tmp, tarfile.open(tmp, "w:gz") as tar:
-            tar.add(Path(folder) / MANIFEST, arcname=MANIFEST)
-            if options.sign is not None:
-                tar.add(Path(folder) / signing.SIGNATURE, arcname=signing.SIGNATURE)
-            tar.add(Path(folder) / GOLDEN, arcname=GOLDEN)
+            for name in made:
+                tar.add(Path(folder) / name, arcname=name)
             for artifact in chosen:
                 tar.add(export / artifact.path, arcname=artifact.path)
     return bundle

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from edgedigits import EdgeDigitsError
 from edgedigits.tables import markdown_table
@@ -120,7 +121,8 @@ def status_table(results: list[HostResult]) -> str:
                           right={"version", "MB free"})
 
 
-def run_playbook(playbook: str, inventory: Path, extra: dict[str, str], forks: int = 10) -> list[HostResult]:
+def run_playbook(playbook: str, inventory: Path, extra: dict[str, str], forks: int = 10,
+                 line: Callable[[dict], str] = _result_line) -> list[HostResult]:
     """Run one of the project's playbooks (its output and recap go to the terminal) and read each host's result."""
     binary = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
     if not Path(binary).exists():
@@ -144,7 +146,6 @@ def run_playbook(playbook: str, inventory: Path, extra: dict[str, str], forks: i
         hosts = _inventory_hosts(binary, inventory)
         # Result files are named by a hash of the host (any inventory name is safe); the host is inside.
         found = {r["host"]: r for r in (json.loads(p.read_text()) for p in (Path(results) / "hosts").glob("*.json"))}
-    line = _status_line if playbook == "status.yml" else _result_line
     return [HostResult(host, _host_status(found[host]), line(found[host]), found[host].get("device")) if host in found
             else HostResult(host, "unreachable", "UNREACHABLE (see Ansible's output above)") for host in hosts]
 
@@ -170,16 +171,18 @@ def _trust(key: Path) -> dict[str, str]:
     return {"trust_key": str(Path(key).resolve()), "trust_name": f"{key_id(load_public(key))}.pub"}
 
 
-def on_hosts(playbook: str, targets: list[Target], inventory: Path | None, extra: dict) -> list[HostResult]:
-    """Run one of the project's playbooks on the targets or the hosts of an inventory."""
+def on_hosts(playbook: str, targets: list[Target], inventory: Path | None, extra: dict,
+             line: Callable[[dict], str] = _result_line) -> list[HostResult]:
+    """Run one of the project's playbooks on the targets or the hosts of an inventory; `line` reads a host's
+    result."""
     if bool(targets) == bool(inventory):
         raise EdgeDigitsError("give --host user@host[:port][:dir] (repeatable) or --inventory FILE, not both")
     if inventory is not None:
-        return run_playbook(playbook, inventory, extra)
+        return run_playbook(playbook, inventory, extra, line=line)
     with tempfile.NamedTemporaryFile("w", suffix=".yml") as generated:
         generated.write(inventory_text(targets))
         generated.flush()
-        return run_playbook(playbook, Path(generated.name), extra)
+        return run_playbook(playbook, Path(generated.name), extra, line=line)
 
 
 @dataclass(frozen=True)
@@ -215,4 +218,5 @@ def deploy(bundle: Path | None, targets: list[Target], inventory: Path | None,
 
 def fleet_status(targets: list[Target], inventory: Path | None, remote_command: str | None) -> list[HostResult]:
     """Each host's release, version, signer, verify verdict, doctor's finding, free disk and serve."""
-    return on_hosts("status.yml", targets, inventory, {"edgedigits_command": remote_command} if remote_command else {})
+    return on_hosts("status.yml", targets, inventory, {"edgedigits_command": remote_command} if remote_command else {},
+                    line=_status_line)

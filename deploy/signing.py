@@ -152,11 +152,10 @@ def signer(manifest: bytes, signature: bytes | None, trust: Trust) -> str:
     """"signed by key <id>" (a trusted key), or UNSIGNED where the device trusts no key; anything else is
     refused in one line."""
     keys, revoked = trusted_keys(trust.directory) if trust.directory else ({}, set())
-    where = f"the keys trusted in {trust.directory}" if trust.directory else "no trusted keys"
     if signature is None:
         if keys or trust.require_signed:
-            raise EdgeDigitsError(f"refused: the bundle is unsigned and this device requires a signature "
-                                  f"({len(keys)} trusted keys in {trust.directory})")
+            raise EdgeDigitsError("refused: the bundle is unsigned and this device requires a signature"
+                                  + (f" ({len(keys)} trusted keys in {trust.directory})" if keys else ""))
         return UNSIGNED
     try:
         fields = json.loads(signature)
@@ -168,8 +167,12 @@ def signer(manifest: bytes, signature: bytes | None, trust: Trust) -> str:
     if signed_by in revoked:
         raise EdgeDigitsError(f"refused: signed by key {signed_by}, which is revoked ({trust.directory / REVOKED})")
     if signed_by not in keys:
-        if keys or trust.require_signed:
-            raise EdgeDigitsError(f"refused: signed by key {signed_by}, which is not among {where}")
+        if keys:
+            raise EdgeDigitsError(f"refused: signed by key {signed_by}, which is not among the keys trusted in "
+                                  f"{trust.directory}")
+        if trust.require_signed:
+            raise EdgeDigitsError(f"refused: signed by key {signed_by}, but signatures are required and no trusted "
+                                  "key is there to check it")
         return f"{UNSIGNED} (signed by key {signed_by}, which this device cannot check: it trusts no key)"
     from cryptography.exceptions import InvalidSignature
     try:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ def serve_health(port: int) -> str:
 
 
 def device_status(root: Path, port: int = 8080) -> DeviceStatus:
-    from edgedigits.device.doctor import device_checks
+    from edgedigits.device.doctor import device_checks, free_mb
     checks = device_checks(root)
     problem = next((c for c in checks if c.problem), None)
     current = root / "current"
@@ -53,7 +52,7 @@ def device_status(root: Path, port: int = 8080) -> DeviceStatus:
     verify = (f"{'passed' if passed else 'failed'}: {verdict.get('artifact')} {verdict.get('accuracy', 0):.2%} "
               f"(drop {verdict.get('drop_pp', 0):+.2f} pp), {verdict.get('speedup', 0):.2f}x float"
               if verdict else "no verdict" if current.is_symlink() else "nothing installed")
-    free = shutil.disk_usage(next(p for p in (root, *root.parents) if p.exists())).free / 1e6
+    free, _ = free_mb(root)
     return DeviceStatus(current.readlink().name if current.is_symlink() else "",
                         verdict.get("model", ""), verdict.get("version"), verdict.get("signer", ""), verify,
                         f"{problem.name}: {problem.problem}" if problem else "ok", round(free, 1),

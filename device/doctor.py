@@ -116,9 +116,14 @@ def cameras() -> Check:
                  + ("importable" if picamera2 else "not importable"))
 
 
-def disk(root: Path) -> Check:
+def free_mb(root: Path) -> tuple[float, Path]:
+    """Free space where `root` is or would be made: the first of it and its parents that exists."""
     folder = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
-    free = shutil.disk_usage(folder).free / 1e6
+    return shutil.disk_usage(folder).free / 1e6, folder
+
+
+def disk(root: Path) -> Check:
+    free, folder = free_mb(root)
     return Check("disk", f"{free:,.0f} MB free at {folder}",
                  f"under {MIN_FREE_MB} MB free at {folder}" if free < MIN_FREE_MB else "", fatal=free < MIN_FREE_MB)
 

@@ -50,6 +50,7 @@ class LoadedModel:
     precision: str  # the manifest's word for it, or the input dtype of a bare model file
     name: str = ""  # the manifest's model name, else the file's
     version: int | None = None  # a release's bundle version
+    sha256: str | None = None  # the manifest's (checked on loading); None for a bare model file
 
 
 @dataclass
@@ -120,7 +121,7 @@ def load_model(path: Path | None, threads: int = 1, accelerator: str | None = AU
             return _bare(path, threads, accelerator, manifest.classes)
     return LoadedModel(load_artifact(directory, manifest, artifact, threads, accelerator), manifest.classes,
                        directory / artifact.path, artifact.precision, manifest.model,
-                       (manifest.bundle or {}).get("version"))
+                       (manifest.bundle or {}).get("version"), artifact.sha256)
 
 
 SHIFTS = ((2, 0), (-2, 0), (0, 2), (0, -2))

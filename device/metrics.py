@@ -32,7 +32,7 @@ class Metrics:
                                 registry=registry)
         info = Gauge("edgedigits_model_info", "The model served (always 1)",
                      ["model", "precision", "runtime", "sha256", "version"], registry=registry)
-        info.labels(model.name, model.precision, model.classifier.runtime, sha256_file(model.path),
+        info.labels(model.name, model.precision, model.classifier.runtime, model.sha256 or sha256_file(model.path),
                     "" if model.version is None else str(model.version)).set(1)
         self._dropped = 0
 
