@@ -25,6 +25,7 @@ class DetectOptions:
     dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
     grids: bool = True  # look for a printed grid or table and read it from the front
     pages: bool = True  # look for a page's edge against a darker desk, and read the page only
+    turned: bool = True  # look for lines turned in the frame too (a grid seen from the front has level lines only)
 
 
 @dataclass(slots=True)
@@ -125,7 +126,66 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> tup
     changed = False
     for frame, closed in [(frame, True) for frame in frames] + [(frame, False) for frame in wide]:
         changed = _unframed(mask, frame, closed) or changed
-    length = max(15, int(max(ink.shape) * options.line_length))
+    lines = _ruled_lines(mask, options, scale)
+    if lines is None:
+        return mask, None if changed else blobs
+    # Dark printed lines set Otsu's threshold above lighter ink (handwriting in a puzzle) and lighter lines: the
+    # threshold is taken again from what lies off the lines found, and lines looked for again at it (not where
+    # frames were taken apart: a lower threshold would bring back what is left of their lines).
+    rest = cv2.subtract(ink, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
+    second, _ = cv2.threshold(rest[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if not changed and max(second, 20.0) < max(threshold, 20.0):
+        _, mask = cv2.threshold(ink, max(second, 20.0), 255, cv2.THRESH_BINARY)
+        more = _ruled_lines(mask, options, scale)
+        lines = lines if more is None else cv2.bitwise_or(lines, more)
+    return _without(mask, lines, (7, 3)), None
+
+
+def _ruled_lines(mask: np.ndarray, options: DetectOptions, scale: float) -> np.ndarray | None:
+    """The ruled and grid lines of a mask (shrunk by `scale`), level or turned, or None when it has none."""
+    length, thickness = max(15, int(max(mask.shape) * options.line_length)), options.line_thickness * scale
+    level = _level_lines(mask, length, thickness)
+    if not options.turned:
+        return level
+    turned = _turned_lines(mask if level is None else cv2.subtract(mask, level), length, thickness)
+    if level is None or turned is None:
+        return level if turned is None else turned
+    return cv2.bitwise_or(level, turned)
+
+
+def _turned_lines(mask: np.ndarray, length: int, thickness: float) -> np.ndarray | None:
+    """Lines turned in the frame (a page or a puzzle lying askew), which the level search cannot see: the
+    blobs as long as a line are turned level by the angles of their strongest straight lines, and searched."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    long = [c for c in contours if max(cv2.boundingRect(c)[2:]) >= length]
+    if not long:
+        return None
+    blobs = np.zeros_like(mask)
+    cv2.drawContours(blobs, long, -1, 255, cv2.FILLED)
+    found = cv2.HoughLines(cv2.bitwise_and(mask, blobs), 1, np.pi / 180, length)
+    if found is None:
+        return None
+    # Seen from the side, a grid's two families of lines are not square to each other: up to two turns.
+    angles: list[float] = []
+    for theta in found[:30, 0, 1]:
+        angle = (np.degrees(theta) + 45) % 90 - 45  # the turn that makes a line the nearest of level and plumb
+        if all(abs(angle - other) > 5 for other in angles):
+            angles.append(angle)
+    lines = None
+    height, width = mask.shape
+    for angle in angles[:2]:
+        if abs(angle) < 2:  # the level search sees lines this close to level
+            continue
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+        level = _level_lines(cv2.warpAffine(mask, turn, (width, height), flags=cv2.INTER_NEAREST), length, thickness)
+        if level is not None:
+            back = cv2.warpAffine(level, cv2.invertAffineTransform(turn), (width, height), flags=cv2.INTER_NEAREST)
+            lines = back if lines is None else cv2.bitwise_or(lines, back)
+    return lines
+
+
+def _level_lines(mask: np.ndarray, length: int, thickness: float) -> np.ndarray | None:
+    """The level and plumb lines at least `length` long and no thicker than `thickness` of a mask, or None."""
     # Long runs are searched for at quarter size (any ink in a 4x4 block), 60x cheaper; only where one
     # shows up is the full-size mask looked at.
     _, small = cv2.threshold(_quarter(mask), 0, 1, cv2.THRESH_BINARY)
@@ -142,10 +202,8 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> tup
         count, _, stats, _ = cv2.connectedComponentsWithStats(runs)
         for x, y, w, h, _ in stats[1:]:
             x0, y0, x1, y1 = max(0, 4 * x - 4), max(0, 4 * y - 4), 4 * (x + w) + 4, 4 * (y + h) + 4
-            lines[y0:y1, x0:x1] |= _straight_lines(mask[y0:y1, x0:x1], kernel, along, options.line_thickness * scale)
-    if lines is None or not lines.any():
-        return mask, None if changed else blobs
-    return _without(mask, lines, (7, 3)), None
+            lines[y0:y1, x0:x1] |= _straight_lines(mask[y0:y1, x0:x1], kernel, along, thickness)
+    return lines if lines is not None and lines.any() else None
 
 
 def _without(mask: np.ndarray, lines: np.ndarray, across: tuple[int, int]) -> np.ndarray:
@@ -320,8 +378,9 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         # From the frame itself: a grid's shadowed corner may lie outside what was taken for the page.
         square, back = frontal(gray, grid)
         # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines);
-        # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
-        inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40, pages=False))
+        # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge); its lines are level.
+        inside = _candidates(square, replace(options, line_thickness=square.shape[0] / 40, pages=False,
+                                                           turned=False))
         for candidate in inside:
             candidate.box = _mapped(candidate.box, back)
         rest, half = _painted_over(rest, grid), None

@@ -17,7 +17,7 @@ from edgedigits.device.layout import View, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.numbers import group_numbers
 from edgedigits.fonts import digit_fonts, family, split_fonts
-from edgedigits.footage import FootageOptions, render_frames, render_video
+from edgedigits.footage import FootageOptions, iou, render_frames, render_video
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
 from tests.conftest import cli
 
@@ -163,3 +163,48 @@ def test_a_bar_cut_off_by_the_frames_side_is_no_candidate():
     frame[100:150, :7] = 60  # and one cut by the left side
     boxes = [c.box for c in find_digits(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))]
     assert len(boxes) == 1 and 310 < boxes[0][0] < 330, boxes
+
+
+def test_light_handwriting_in_a_puzzle_with_dark_lines_is_found_whole(mnist):
+    """Dark 3x3 lines set the ink threshold above pencil-light handwriting in the cells; the threshold is taken
+    again without the lines, so each digit is one whole candidate, and no light line is one."""
+    page = np.full((600, 600), 235, np.uint8)
+    for k in range(10):
+        weight, tone = (6, 25) if k % 3 == 0 else (2, 150)
+        cv2.line(page, (30 + 60 * k, 30), (30 + 60 * k, 570), tone, weight)
+        cv2.line(page, (30, 30 + 60 * k), (570, 30 + 60 * k), tone, weight)
+    truth = []
+    for k, (row, column) in enumerate([(0, 1), (1, 4), (2, 7), (4, 2), (5, 5), (6, 0), (7, 8), (8, 3)]):
+        digit = cv2.resize(mnist.test.images[k], (48, 48), interpolation=cv2.INTER_CUBIC)
+        x, y = 36 + 60 * column, 36 + 60 * row
+        region = page[y:y + 48, x:x + 48]
+        np.minimum(region, (235 - 0.45 * digit.astype(np.float32)).astype(np.uint8), out=region)
+        dx, dy, w, h = cv2.boundingRect((digit > 80).astype(np.uint8))
+        truth.append((x + dx, y + dy, w, h))
+    found = [c.box for c in find_digits(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)) if c.split == 1]
+    for box in truth:
+        assert any(iou(box, other) >= 0.6 for other in found), (box, found)
+    assert len(found) <= len(truth) + 1, found
+
+
+def test_digits_on_ruled_lines_turned_in_the_frame_stand_free(mnist):
+    """A ruled page lying askew: its lines, turned 15 degrees, cross the digits; they are taken out as lines
+    (the level search cannot see them), so each digit is a candidate of its own and no line is one."""
+    page = np.full((480, 640), 235, np.uint8)
+    for y in range(-200, 700, 44):
+        cv2.line(page, (-100, y), (740, y), 120, 2)
+    truth = []
+    for k in range(6):
+        digit = cv2.resize(mnist.test.images[k], (48, 48), interpolation=cv2.INTER_CUBIC)
+        x, y = 90 + 80 * k, 200 + (k % 2) * 60
+        region = page[y:y + 48, x:x + 48]
+        np.minimum(region, 255 - digit, out=region)
+        truth.append(np.float32([[x + 24, y + 24]]))
+    turn = cv2.getRotationMatrix2D((320, 240), 15, 1.0)
+    turned = cv2.warpAffine(page, turn, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+    centres = [cv2.transform(centre[None], turn)[0, 0] for centre in truth]
+    boxes = [c.box for c in find_digits(cv2.cvtColor(turned, cv2.COLOR_GRAY2BGR)) if c.split == 1]
+    for cx, cy in centres:
+        assert any(abs(x + w / 2 - cx) < 12 and abs(y + h / 2 - cy) < 12 and max(w, h) < 70
+                   for x, y, w, h in boxes), ((cx, cy), boxes)
+    assert all(max(w, h) < 70 for _, _, w, h in boxes), boxes
