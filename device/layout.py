@@ -80,13 +80,17 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid 
 
 
 def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """The grid seen from the front, as large as it is in the frame but at least `least` px a side (a 9x9
-    puzzle's digits then stand 30 px or more) and at most `most`, and the homography back to the frame."""
-    corners = grid.corners
-    side = int(np.clip(max(np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1)), least, most))
-    square = np.float32([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]])
-    return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(corners, square), (side, side)),
-            cv2.getPerspectiveTransform(square, corners))
+    """The grid seen from the front, in its own proportions (a puzzle square, a comb of boxes long), as large as
+    it is in the frame but its longer side at least `least` px (a 9x9 puzzle's digits then stand 30 px or more)
+    and at most `most`; and the homography back to the frame."""
+    top_left, top_right, bottom_right, bottom_left = grid.corners
+    width = (np.linalg.norm(top_right - top_left) + np.linalg.norm(bottom_right - bottom_left)) / 2
+    height = (np.linalg.norm(bottom_left - top_left) + np.linalg.norm(bottom_right - top_right)) / 2
+    scale = np.clip(max(width, height), least, most) / max(width, height, 1.0)
+    width, height = max(2, int(width * scale)), max(2, int(height * scale))
+    front = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height)),
+            cv2.getPerspectiveTransform(front, grid.corners))
 
 
 @dataclass(frozen=True)
