@@ -208,3 +208,11 @@ def test_digits_on_ruled_lines_turned_in_the_frame_stand_free(mnist):
         assert any(abs(x + w / 2 - cx) < 12 and abs(y + h / 2 - cy) < 12 and max(w, h) < 70
                    for x, y, w, h in boxes), ((cx, cy), boxes)
     assert all(max(w, h) < 70 for _, _, w, h in boxes), boxes
+
+
+def test_a_words_letters_join_into_one_blob_not_a_row_of_bars(mnist):
+    """The faint edges of strokes are ink too (grown into from the strong ink): a printed word's letters join
+    and the word is read whole ("not a digit"), not letter by letter, where serif letters' stems are 1s (these
+    6 pages gave 108 blobs, 7 of them bars, before)."""
+    wholes = [c.box for frame, _ in _frames(mnist, "text_only") for c in find_digits(frame) if c.split == 1]
+    assert len(wholes) <= 70 and sum(w < 0.5 * h for _, _, w, h in wholes) <= 2, wholes
