@@ -501,9 +501,12 @@ def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: floa
     return any(min(a, b) >= 0 and abs(a - b) > contrast * max(a, b, 1.0) for a, b in ((left, right), (top, bottom)))
 
 
-def choose_reading(candidates: list[Candidate], surest: Sequence[float]) -> list[int]:
+def choose_reading(candidates: list[Candidate], surest: Sequence[float], digit: Sequence[bool] | None = None,
+                   sure: float = 0.97) -> list[int]:
     """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
-    weakest digit the classifier is surest of (`surest`: each candidate's top score)."""
+    weakest digit the classifier is surest of (`surest`: each candidate's top score). A blob read whole as no
+    digit (`digit` False) is read split when each part is a digit at least `sure`: the "not a digit" class
+    learnt merged digits, and touching digits that split into sure ones are a number more often than a word."""
     groups: dict[int, dict[int, list[int]]] = {}
     for i, c in enumerate(candidates):
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
@@ -511,6 +514,9 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float]) -> list
     for options in groups.values():
         confidence = {split: min(surest[i] for i in members) for split, members in options.items()
                       if len(members) == split}
+        if digit is not None and 1 in confidence and not digit[options[1][0]] and any(
+                split > 1 and all(digit[i] and surest[i] >= sure for i in options[split]) for split in confidence):
+            del confidence[1]
         best = max(confidence, key=lambda split: (confidence[split], -split))
         chosen += options[best]
     boxes = [candidates[i].box for i in chosen]

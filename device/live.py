@@ -157,7 +157,7 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
-        readings = choose_reading(candidates, surest)
+        readings = choose_reading(candidates, surest, [model.classes[label] != NOT_A_DIGIT for label in labels])
         for i in readings:
             if surest[i] >= min_score and model.classes[labels[i]] != NOT_A_DIGIT:
                 digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],

@@ -93,6 +93,13 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     chosen = choose_reading(candidates, scores.max(axis=1).tolist())
     assert [(candidates[i].box, int(scores[i].argmax())) for i in chosen] == [((0, 0, 20, 20), 1), ((20, 0, 20, 20), 0),
                                                                              ((50, 0, 20, 20), 3)]
+    # Read whole as no digit, surely; split, both parts surely digits: two touching digits, not a word.
+    merged = [0.99, 0.98, 0.99, 0.99]
+    digit = [False, True, True, True]
+    assert [candidates[i].box for i in choose_reading(candidates, merged, digit)] == [
+        (0, 0, 20, 20), (20, 0, 20, 20), (50, 0, 20, 20)]
+    merged[2] = 0.9  # one part less sure: the blob stays one non-digit
+    assert [candidates[i].box for i in choose_reading(candidates, merged, digit)] == [(0, 0, 40, 20), (50, 0, 20, 20)]
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
