@@ -460,7 +460,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         blob = _cut(gray, ink, mask, box, scale)
         x, y, w, h = blob.box
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
-                or options.pages and w < 0.5 * h and (_cut_off(gray, blob.box) or _on_an_edge(gray, blob.box)):
+                or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)):
             continue
         found.append(Candidate(blob.box, blob.ink, group, 1))
         if w / h > options.wide:
@@ -481,10 +481,10 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
 
 
 def _cut_off(gray: np.ndarray, box: tuple[int, int, int, int], margin: int = 2) -> bool:
-    """Whether a bar touches the frame's left or right side: most are a desk's pattern or an object cut off by the
-    frame, and a digit cut there is no digit to read."""
-    x, _, w, _ = box
-    return x <= margin or x + w >= gray.shape[1] - margin
+    """Whether a blob touches a side of the frame: a digit cut there is no digit to read (its truth is out of
+    view), and a bar there is mostly a desk's pattern or an object cut off by the frame."""
+    x, y, w, h = box
+    return min(x, y) <= margin or x + w >= gray.shape[1] - margin or y + h >= gray.shape[0] - margin
 
 
 def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: float = 0.3) -> bool:

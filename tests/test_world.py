@@ -216,3 +216,14 @@ def test_a_words_letters_join_into_one_blob_not_a_row_of_bars(mnist):
     6 pages gave 108 blobs, 7 of them bars, before)."""
     wholes = [c.box for frame, _ in _frames(mnist, "text_only") for c in find_digits(frame) if c.split == 1]
     assert len(wholes) <= 70 and sum(w < 0.5 * h for _, _, w, h in wholes) <= 2, wholes
+
+
+def test_a_digit_cut_by_the_frames_edge_is_not_read_but_the_same_digit_inside_is(mnist):
+    """Half a digit at the frame's top or bottom is no digit to read (a cut 7 is a 1); whole, it is a candidate."""
+    frame = np.full((480, 640), 215, np.uint8)
+    digit = 255 - cv2.resize(mnist.test.images[0], (70, 70), interpolation=cv2.INTER_CUBIC)
+    frame[:40, 100:170] = np.minimum(frame[:40, 100:170], digit[30:])  # its top cut off by the frame
+    frame[445:, 300:370] = np.minimum(frame[445:, 300:370], digit[:35])  # its bottom cut off
+    frame[200:270, 500:570] = np.minimum(frame[200:270, 500:570], digit)  # whole
+    boxes = [c.box for c in find_digits(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)) if c.split == 1]
+    assert len(boxes) == 1 and 495 < boxes[0][0] < 540 and 195 < boxes[0][1] < 240, boxes
