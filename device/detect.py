@@ -116,7 +116,7 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
     threshold, _ = cv2.threshold(ink[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     # On a blank page Otsu splits sensor noise, hence the floor.
     _, mask = cv2.threshold(ink, max(threshold, 20.0), 255, cv2.THRESH_BINARY)
-    found = mask.copy()
+    thresholded = mask.copy()
     # Frames first: a box's sides are too short for a ruled line, and would stand as 1s once its long top and
     # bottom went with the ruled lines.
     blobs, frames = _blob_boxes(mask, options, scale)
@@ -127,7 +127,7 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
         changed = _unframed(mask, frame, closed) or changed
     lines = _ruled_lines(mask, options, scale)
     if lines is None:  # (with lines, grown strokes would join what is left of them to the digits)
-        return _grown(mask, ink, max(threshold, 20.0), cv2.subtract(found, mask))
+        return _grown(mask, ink, max(threshold, 20.0), cv2.subtract(thresholded, mask))
     # Dark printed lines set Otsu's threshold above lighter ink (handwriting in a puzzle) and lighter lines: the
     # threshold is taken again from what lies off the lines found, and lines looked for again at it (not where
     # frames were taken apart: a lower threshold would bring back what is left of their lines).
@@ -173,7 +173,7 @@ def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thick
     blobs = np.zeros(count, np.uint8)
     blobs[long] = 255
     blobs = blobs[labels]
-    # A level grid or ruled page is nearly all level lines: then nothing is left to turn (a Hough costs ~9 ms).
+    # A level grid or ruled page is nearly all level lines: then nothing is left to turn (a Hough costs up to 9 ms).
     # The turned lines' angles are taken from the whole blobs: the level lines cut turned ones into short pieces.
     if level is not None and cv2.countNonZero(cv2.subtract(blobs, level)) < 0.15 * cv2.countNonZero(blobs):
         return None
@@ -192,9 +192,9 @@ def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thick
         if abs(angle) < 2:  # the level search sees lines this close to level
             continue
         turn = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-        level = _level_lines(cv2.warpAffine(mask, turn, (width, height), flags=cv2.INTER_NEAREST), length, thickness)
-        if level is not None:
-            back = cv2.warpAffine(level, cv2.invertAffineTransform(turn), (width, height), flags=cv2.INTER_NEAREST)
+        upright = _level_lines(cv2.warpAffine(mask, turn, (width, height), flags=cv2.INTER_NEAREST), length, thickness)
+        if upright is not None:
+            back = cv2.warpAffine(upright, cv2.invertAffineTransform(turn), (width, height), flags=cv2.INTER_NEAREST)
             lines = back if lines is None else cv2.bitwise_or(lines, back)
     return lines
 
@@ -481,8 +481,8 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
 
 
 def _cut_off(gray: np.ndarray, box: tuple[int, int, int, int], margin: int = 2) -> bool:
-    """Whether a blob touches a side of the frame: a digit cut there is no digit to read (its truth is out of
-    view), and a bar there is mostly a desk's pattern or an object cut off by the frame."""
+    """Whether a blob touches a side of the frame: a digit cut there is no digit to read (what it is lies out
+    of view), and a bar there is mostly a desk's pattern or an object cut off by the frame."""
     x, y, w, h = box
     return min(x, y) <= margin or x + w >= gray.shape[1] - margin or y + h >= gray.shape[0] - margin
 
