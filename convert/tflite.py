@@ -12,6 +12,7 @@ import tensorflow as tf
 from edgedigits import EdgeDigitsError
 from edgedigits.manifest import to_input
 
+
 @dataclass(frozen=True)
 class Precision:
     """How TFLiteConverter makes one precision."""

@@ -162,6 +162,11 @@ def _ruled_lines(mask: np.ndarray, options: DetectOptions, scale: float) -> np.n
     return cv2.bitwise_or(level, turned)
 
 
+def _levelling(angle: float) -> float:
+    """The turn (degrees, -45..45) that brings a line at `angle` to the nearer of level and plumb."""
+    return (angle + 45) % 90 - 45
+
+
 def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thickness: float) -> np.ndarray | None:
     """Lines turned in the frame (a page or a puzzle lying askew), which the level search (that found `level`)
     cannot see: blobs as long as a line are turned level by the angles of their strongest straight lines."""
@@ -170,9 +175,9 @@ def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thick
         return None  # most frames: no blob as long as a line
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     long = 1 + np.flatnonzero(np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= length)
-    blobs = np.zeros(count, np.uint8)
-    blobs[long] = 255
-    blobs = blobs[labels]
+    is_long = np.zeros(count, np.uint8)
+    is_long[long] = 255
+    blobs = is_long[labels]
     # A level grid or ruled page is nearly all level lines: then nothing is left to turn (a Hough costs up to 9 ms).
     # The turned lines' angles are taken from the whole blobs: the level lines cut turned ones into short pieces.
     if level is not None and cv2.countNonZero(cv2.subtract(blobs, level)) < 0.15 * cv2.countNonZero(blobs):
@@ -183,7 +188,7 @@ def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thick
     # Seen from the side, a grid's two families of lines are not square to each other: up to two turns.
     angles: list[float] = []
     for theta in found[:30, 0, 1]:
-        angle = (np.degrees(theta) + 45) % 90 - 45  # the turn that makes a line the nearest of level and plumb
+        angle = _levelling(np.degrees(theta))
         if all(abs(angle - other) > 5 for other in angles):
             angles.append(angle)
     lines = None
@@ -238,7 +243,7 @@ def _unframed(mask: np.ndarray, frame: tuple[int, int, int, int], closed: bool) 
     x, y, w, h = frame
     region = mask[y:y + h, x:x + w]
     centre, _, angle = cv2.minAreaRect(cv2.findNonZero(region))
-    angle = (angle + 45) % 90 - 45  # the turn that brings the box's nearest side level (OpenCV's conventions differ)
+    angle = _levelling(angle)  # (minAreaRect's angle conventions differ between OpenCV versions)
     # A turn under a degree would only leave a staircase in lines that are level already.
     turn = cv2.getRotationMatrix2D(centre, angle if abs(angle) >= 1 else 0.0, 1.0)
     upright = cv2.warpAffine(region, turn, (w, h), flags=cv2.INTER_NEAREST)

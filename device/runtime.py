@@ -14,6 +14,7 @@ from edgedigits.manifest import PIXEL_SCALE, Artifact, Manifest
 from edgedigits.quiet import silenced
 from edgedigits.targets import EDGETPU_LIBRARY
 
+
 @dataclass(frozen=True)
 class TensorQuant:
     """A tensor's dtype and affine quantization (real = scale * (q - zero_point)); scale 0 means float."""
