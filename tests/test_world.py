@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgedigits.data import Dataset
-from edgedigits.device.detect import DetectOptions, _quarter, find_digits, find_frame_grid
+from edgedigits.device.detect import DetectOptions, _gray, _half, _quarter, find_digits, find_frame_grid, ink_map
 from edgedigits.device.layout import View, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.numbers import group_numbers
@@ -227,3 +227,11 @@ def test_a_digit_cut_by_the_frames_edge_is_not_read_but_the_same_digit_inside_is
     frame[200:270, 500:570] = np.minimum(frame[200:270, 500:570], digit)  # whole
     boxes = [c.box for c in find_digits(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)) if c.split == 1]
     assert len(boxes) == 1 and 495 < boxes[0][0] < 540 and 195 < boxes[0][1] < 240, boxes
+
+
+def test_ink_on_a_form_is_dark_though_its_dark_boxes_frame_light_cells(mnist):
+    # Frames 1 and 14 of this footage were taken for light ink on dark paper (the cells between the boxes' lines).
+    frames = [frame for frame, _ in render_frames(mnist.test, FootageOptions(condition="form", frames=16,
+                                                                             frames_per_scene=2, seed=1))]
+    assert [ink_map(_half(_gray(frame)), 20).dark for frame in frames] == [True] * len(frames)
+    assert [ink_map(_half(255 - _gray(frame)), 20).dark for frame in frames] == [False] * len(frames)
