@@ -339,7 +339,10 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
     # take it from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
     ink = Ink(cv2.bitwise_and(_against_paper(small, ink.paper, ink.dark), mask), ink.paper, ink.dark)
-    return ink, mask, _merge_broken(boxes)
+    # A blob too tall for a digit (what is left of a puzzle's thick lines) is no digit's broken piece, and
+    # merged with the digits it surrounds it would take them along when it is dropped.
+    tallest = options.max_height_ratio * mask.shape[0]
+    return ink, mask, _merge_broken([box for box in boxes if box[3] <= tallest])
 
 
 def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> tuple[list[list[int]], list[list[int]]]:

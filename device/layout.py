@@ -98,10 +98,17 @@ class Page:
     outline: np.ndarray  # convex polygon (N, 1, 2) int32 in the pixels of the image it was found in
 
 
+def _outline(region: np.ndarray) -> np.ndarray:
+    """The convex hull of a region's pixels."""
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.convexHull(np.concatenate(contours))
+
+
 def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contrast: float = 0.6) -> Page | None:
-    """The page, when its edge is in view: the largest bright region, covering between `min_area` and
-    `max_area` of the image, beside surroundings darker than `contrast` times its own brightness, with a corner
-    of its own inside the image (a shadow across a page has its edge from border to border, and no corner)."""
+    """The page, when its edge is in view: the largest bright region (with what thick lines cut off it),
+    covering between `min_area` and `max_area` of the image, beside surroundings darker than `contrast` times its
+    own brightness, with a corner of its own inside the image (a shadow across a page has its edge from border
+    to border, and no corner)."""
     soft = view.soft
     split, _ = cv2.threshold(soft, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     split = int(split)
@@ -118,12 +125,20 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, 8)
     if count < 2:
         return None
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if not min_area <= stats[largest, cv2.CC_STAT_AREA] / soft.size <= max_area:
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    largest = 1 + int(np.argmax(areas))
+    if not min_area <= areas.max() / soft.size <= max_area:
         return None
-    page = labels == largest
-    contours, _ = cv2.findContours(page.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    hull = _outline(labels == largest)
+    # A puzzle's thick lines cut the page's bright region into parts: the page is all the large ones together
+    # (a tenth of the largest or more), when what they outline is still mostly bright (paper, not desk).
+    parts = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
+    if len(parts) > 1:
+        whole = _outline(np.isin(labels, parts))
+        inside = np.zeros_like(bright)
+        cv2.fillConvexPoly(inside, whole, 255)
+        if cv2.countNonZero(cv2.bitwise_and(bright, inside)) >= 0.7 * cv2.countNonZero(inside):
+            hull = whole
     corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
     height, width = soft.shape
     away = 0.04 * min(width, height)

@@ -235,3 +235,13 @@ def test_ink_on_a_form_is_dark_though_its_dark_boxes_frame_light_cells(mnist):
                                                                              frames_per_scene=2, seed=1))]
     assert [ink_map(_half(_gray(frame)), 20).dark for frame in frames] == [True] * len(frames)
     assert [ink_map(_half(255 - _gray(frame)), 20).dark for frame in frames] == [False] * len(frames)
+
+
+def test_a_puzzle_running_off_the_frame_on_a_desk_is_read_whole(mnist):
+    # The puzzle's thick lines cut the page's bright region in parts, its top and right run off the frame (no
+    # grid is found): once the largest part alone was taken for the page, and every digit was lost.
+    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="grid_desk", frames=24,
+                                                                 frames_per_scene=2, seed=1)))[23]
+    boxes = [candidate.box for candidate in find_digits(frame)]
+    found = [digit for digit in truth if any(iou(box, digit.box) >= 0.5 for box in boxes)]
+    assert len(truth) == 24 and len(found) >= 20
