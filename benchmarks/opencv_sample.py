@@ -4,7 +4,9 @@ Run by benchmarks/versus_opencv.py under the system Python (Debian's python3-ope
 pip wheels lack) with the samples of Debian's opencv-doc on the path. Trains the sample's SVM on its own
 digits.png exactly as samples/python/digits.py does, decodes the whole video, then prints one JSON line per
 frame: boxes, labels, ms.
-Usage: /usr/bin/python3 benchmarks/opencv_sample.py SAMPLES_DIR VIDEO | IMAGE...  (one line per image)
+With --svm FILE, a whole run as the sample makes it: the SVM loaded from FILE, as digits_video.py loads the one
+digits.py saved (trained and saved there first if FILE does not exist yet), and frames read as they come.
+Usage: /usr/bin/python3 benchmarks/opencv_sample.py [--svm FILE] SAMPLES_DIR VIDEO | IMAGE...  (one line per image)
 """
 import json
 import os
@@ -25,6 +27,24 @@ def train_svm():
     model = SVM(C=2.67, gamma=5.383)
     model.train(samples[:train_n], labels[:train_n])
     return model.model
+
+
+def load_or_train(path):
+    if path and os.path.exists(path):
+        return cv.ml.SVM_load(path)
+    model = train_svm()
+    if path:
+        model.save(path)
+    return model
+
+
+def video_frames(path):
+    capture = cv.VideoCapture(path)
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield frame
 
 
 def read_frame(frame, model):
@@ -62,19 +82,19 @@ def read_frame(frame, model):
 
 
 def main():
-    samples_dir, inputs = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    svm, args = (args[1], args[2:]) if args[0] == "--svm" else (None, args)
+    samples_dir, inputs = args[0], args[1:]
     sys.path.insert(0, samples_dir)
     cv.samples.addSamplesDataSearchPath(os.path.join(samples_dir, "..", "data"))  # where digits.png lies
     cv.setNumThreads(1)
-    model = train_svm()
+    model = load_or_train(svm)
     frames = [image for image in map(cv.imread, inputs) if image is not None]
-    capture = cv.VideoCapture(inputs[0]) if not frames else None
-    while capture is not None:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    # Decoded first, so that the decoder's own threads never share the core with the timed work.
+    if not frames:
+        frames = video_frames(inputs[0])
+        # Decoded first, so that the decoder's own threads never share the core with the timed work; a whole
+        # run reads frame by frame, as the sample does.
+        frames = frames if svm else list(frames)
     for frame in frames:
         start = time.perf_counter()
         digits = read_frame(frame, model)
