@@ -52,6 +52,44 @@ class View:
         return float(np.dot(counts, np.arange(low, high + 1)) / max(1.0, counts.sum()))
 
 
+def _meeting(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray | None:
+    """Where the line through a and b meets the line through c and d (None if they are parallel)."""
+    r, s = b - a, d - c
+    cross = r[0] * s[1] - r[1] * s[0]
+    if abs(cross) < 1e-6:
+        return None
+    return a + r * ((c - a)[0] * s[1] - (c - a)[1] * s[0]) / cross
+
+
+def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The corners of an outline; a corner the frame cuts off is found beyond the frame, where the two sides
+    the frame cuts meet (a grid seen close: taken at the frame's edge, its front view came out turned)."""
+    coarse = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+    height, width = shape[:2]
+    fine = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float32)
+    sides = [{x <= 1 and "left", y <= 1 and "top", x >= width - 2 and "right", y >= height - 2 and "bottom"} - {False}
+             for x, y in fine]
+    count = len(fine)
+    cut = [bool(sides[i] & sides[(i + 1) % count]) for i in range(count)]  # the edge from vertex i runs along a side
+    # Only cut edges apart from each other, and no other vertex on a side (an outline running off the frame
+    # past a corner of it has no side to meet).
+    if not any(cut) or any(cut[i] and (cut[i - 1] or cut[(i + 1) % count]) for i in range(count)) \
+            or any(sides[i] and not (cut[i] or cut[i - 1]) for i in range(count)):
+        return coarse.astype(np.float32)
+    corners = []
+    for i in range(count):
+        if cut[i - 1]:
+            continue  # the second end of a cut edge
+        if not cut[i]:
+            corners.append(fine[i])
+            continue
+        meeting = _meeting(fine[i - 1], fine[i], fine[(i + 2) % count], fine[(i + 1) % count])
+        if meeting is None:
+            return coarse.astype(np.float32)
+        corners.append(meeting)
+    return np.float32(corners).reshape(-1, 1, 2) if len(corners) == 4 else coarse.astype(np.float32)
+
+
 def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid | None:
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
@@ -68,12 +106,11 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid 
         area = cv2.contourArea(contour)
         if area < min_area * frame_area:
             break
-        hull = cv2.convexHull(contour)
-        outline = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+        outline = _corners(cv2.convexHull(contour), gray.shape)
         if len(outline) != 4 or not cv2.isContourConvex(outline):
             continue
         inside = np.zeros_like(binary)
-        cv2.fillConvexPoly(inside, outline, 255)
+        cv2.fillConvexPoly(inside, outline.astype(np.int32), 255)
         if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
             return Grid(_ordered(outline))
     return None
@@ -89,7 +126,10 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
     scale = np.clip(max(width, height), least, most) / max(width, height, 1.0)
     width, height = max(2, int(width * scale)), max(2, int(height * scale))
     front = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
-    return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height)),
+    # A corner beyond the frame (a grid seen close) leaves part of the front view unseen: it is paper there.
+    paper = int(np.percentile(gray[::4, ::4], 75))
+    return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height),
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=paper),
             cv2.getPerspectiveTransform(front, grid.corners))
 
 
