@@ -193,9 +193,11 @@ def test_an_interrupted_run_completes_its_video_and_summary(quick_export, mnist,
     long = tmp_path / "long.mp4"
     render_video(long, mnist.test, FootageOptions(frames=120, seed=2))
     saved = tmp_path / "saved.mp4"
+    # As from a terminal: a shell's background job (make test &) would hand its children Ctrl-C ignored.
     process = subprocess.Popen([sys.executable, "-m", "edgedigits.cli", "run", "--source", str(long), "--model",
                                 str(quick_export), "--headless", "--json", "--realtime", "--save", str(saved)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for _ in range(40):  # wait for the first frames
         line = process.stdout.readline()
         if line.startswith('{"frame": 10'):
