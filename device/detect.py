@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from edgedigits.device.layout import Grid, Page, View, find_grid, find_page, frontal
+from edgedigits.device.layout import Grid, Page, View, find_grid, find_page, frontal, paper_tone
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
 
 
@@ -448,12 +448,9 @@ def _mapped(box: tuple[int, int, int, int], homography: np.ndarray) -> tuple[int
 
 
 def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarray:
-    """The frame with `region` (its nonzero pixels) painted in the tone of the paper at `paper`'s: their 75th
-    percentile, brighter than the ink among them."""
-    # From every 4th pixel of every 4th row: the same tone, 16x cheaper (a frame's percentile cost 1.5 ms).
-    sample = gray[::4, ::4][paper[::4, ::4] > 0]
+    """The frame with `region` (its nonzero pixels) painted in the tone of the paper at `paper`'s."""
     painted = gray.copy()
-    painted[region > 0] = int(np.percentile(sample if sample.size else gray, 75))
+    painted[region > 0] = paper_tone(gray, paper)
     return painted
 
 

@@ -64,7 +64,7 @@ def _meeting(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.n
 def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The corners of an outline; a corner the frame cuts off is found beyond the frame, where the two sides
     the frame cuts meet (a grid seen close: taken at the frame's edge, its front view came out turned)."""
-    coarse = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+    coarse = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True).astype(np.float32)
     height, width = shape[:2]
     fine = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float32)
     sides = [{x <= 1 and "left", y <= 1 and "top", x >= width - 2 and "right", y >= height - 2 and "bottom"} - {False}
@@ -75,7 +75,7 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     # past a corner of it has no side to meet).
     if not any(cut) or any(cut[i] and (cut[i - 1] or cut[(i + 1) % count]) for i in range(count)) \
             or any(sides[i] and not (cut[i] or cut[i - 1]) for i in range(count)):
-        return coarse.astype(np.float32)
+        return coarse
     corners = []
     for i in range(count):
         if cut[i - 1]:
@@ -85,9 +85,9 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
             continue
         meeting = _meeting(fine[i - 1], fine[i], fine[(i + 2) % count], fine[(i + 1) % count])
         if meeting is None:
-            return coarse.astype(np.float32)
+            return coarse
         corners.append(meeting)
-    return np.float32(corners).reshape(-1, 1, 2) if len(corners) == 4 else coarse.astype(np.float32)
+    return np.float32(corners).reshape(-1, 1, 2) if len(corners) == 4 else coarse
 
 
 def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid | None:
@@ -116,6 +116,13 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid 
     return None
 
 
+def paper_tone(gray: np.ndarray, where: np.ndarray | None = None) -> int:
+    """The paper's tone in a frame (or at `where`'s nonzero pixels): the 75th percentile, brighter than the ink
+    among it, of every 4th pixel of every 4th row (the same tone, 16x cheaper: a frame's percentile cost 1.5 ms)."""
+    sample = gray[::4, ::4] if where is None else gray[::4, ::4][where[::4, ::4] > 0]
+    return int(np.percentile(sample if sample.size else gray, 75))
+
+
 def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """The grid seen from the front, in its own proportions (a puzzle square, a comb of boxes long), as large as
     it is in the frame but its longer side at least `least` px (a 9x9 puzzle's digits then stand 30 px or more)
@@ -127,9 +134,9 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
     width, height = max(2, int(width * scale)), max(2, int(height * scale))
     front = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
     # A corner beyond the frame (a grid seen close) leaves part of the front view unseen: it is paper there.
-    paper = int(np.percentile(gray[::4, ::4], 75))
+    beyond = (grid.corners < 0).any() or (grid.corners > [gray.shape[1] - 1, gray.shape[0] - 1]).any()
     return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height),
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=paper),
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=paper_tone(gray) if beyond else 0),
             cv2.getPerspectiveTransform(front, grid.corners))
 
 
