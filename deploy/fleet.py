@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgedigits import EdgeDigitsError
+from edgedigits.deploy.verify import speed_summary
 from edgedigits.tables import markdown_table
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
@@ -101,7 +102,7 @@ def _result_line(result: dict) -> str:
             f"{verify.get('signer', 'signer unknown')}; {verify['artifact']} on {verify['runtime']}: accuracy "
             f"{verify['accuracy']:.2%} vs float {verify['float_accuracy']:.2%} (drop {verify['drop_pp']:+.2f} pp, "
             f"agreement {verify['agreement']:.2%}), p50 {verify['p50_us']:.0f} µs vs {verify['float_p50_us']:.0f} µs "
-            f"({verify['speedup']:.2f}x)")
+            f"({speed_summary(verify)})")
 
 
 def _status_line(result: dict) -> str:

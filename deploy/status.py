@@ -7,7 +7,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedigits.deploy.verify import VERDICT
+from edgedigits.deploy.verify import VERDICT, speed_summary
 
 HEALTH_TIMEOUT = 2.0  # seconds for serve's /healthz to answer
 
@@ -50,7 +50,7 @@ def device_status(root: Path, port: int = 8080) -> DeviceStatus:
     verdict = _verdict(current) if current.is_symlink() else {}
     passed = verdict.get("passed") is True
     verify = (f"{'passed' if passed else 'failed'}: {verdict.get('artifact')} {verdict.get('accuracy', 0):.2%} "
-              f"(drop {verdict.get('drop_pp', 0):+.2f} pp), {verdict.get('speedup', 0):.2f}x float"
+              f"(drop {verdict.get('drop_pp', 0):+.2f} pp), {speed_summary(verdict)}"
               if verdict else "no verdict" if current.is_symlink() else "nothing installed")
     free, _ = free_mb(root)
     return DeviceStatus(current.readlink().name if current.is_symlink() else "",

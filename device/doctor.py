@@ -12,7 +12,7 @@ import os
 import platform
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgedigits import EdgeDigitsError, first_line
@@ -142,13 +142,13 @@ def release(root: Path) -> Check:
     if not current.exists():
         return Check("release", f"none installed in {root}")
     try:
-        from edgedigits.deploy.verify import measure
+        from edgedigits.deploy.verify import measure, speed_summary
         from edgedigits.manifest import Manifest
         verdict = measure(current, Manifest.load(current), rounds=2, repeats=50)
     except (EdgeDigitsError, ImportError, OSError, KeyError, TypeError) as exc:
         return Check("release", f"{os.readlink(current)}: cannot be checked", first_line(exc))
     summary = (f"{os.readlink(current)}: {verdict.model} for {verdict.target}, {verdict.artifact} on {verdict.runtime}, accuracy "
-               f"{verdict.accuracy:.2%} (drop {verdict.drop_pp:+.2f} pp), {verdict.speedup:.2f}x float")
+               f"{verdict.accuracy:.2%} (drop {verdict.drop_pp:+.2f} pp), {speed_summary(asdict(verdict))}")
     return Check("release", summary, "" if verdict.passed else "the current release fails its verify: deploy "
                  "another or `edgedigits rollback`")
 

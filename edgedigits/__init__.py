@@ -15,6 +15,10 @@ class EdgeDigitsError(Exception):
     """A problem the user can fix; the CLI prints it as one line and exits non-zero."""
 
 
+class NotApplicable(EdgeDigitsError):
+    """An export that this model cannot have (a recipe for a layer it lacks): skipped, not failed."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """An exception's message cut to its first line (libraries raise many-line texts), or its type's name."""
     text = str(exc).strip()

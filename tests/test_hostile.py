@@ -281,8 +281,8 @@ def test_bench_turns_bad_artifacts_into_rows(quick_export, tmp_path):
     shutil.copy(export / "model_int8.onnx", export / "model_int8_onnx.tflite")
     done = cli("bench", export, "--rounds", "1")
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith(("| tflite", "| onnx"))]
-    assert len(rows) == 7 and "not a dtype" in done.stdout and "not a loadable TFLite model" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| model_")]
+    assert len(rows) == 8 and "not a dtype" in done.stdout and "not a loadable TFLite model" in done.stdout
     assert sum("failed" in row for row in rows) == 2
     assert all(row.endswith("| ok |") for row in rows if "failed" not in row)
 
