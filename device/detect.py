@@ -1,6 +1,7 @@
 """Find handwritten digits in a camera frame and cut them out as MNIST-style crops."""
 from __future__ import annotations
 
+
 import functools
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -110,12 +111,17 @@ def _straight_lines(mask: np.ndarray, kernel: np.ndarray, along: int, thickness:
     return lines
 
 
+def _ink_threshold(ink: np.ndarray) -> float:
+    """Otsu's threshold from every 4th pixel of every 4th row (the same histogram's shape, 16x cheaper); on a
+    blank page Otsu splits sensor noise, hence the floor."""
+    threshold, _ = cv2.threshold(ink[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return max(threshold, 20.0)
+
+
 def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.ndarray:
     """Binary ink with frames and ruled and grid lines taken out, on a frame shrunk by `scale`."""
-    # Otsu's threshold from every 4th pixel of every 4th row: the same histogram's shape, 16x cheaper.
-    threshold, _ = cv2.threshold(ink[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    # On a blank page Otsu splits sensor noise, hence the floor.
-    _, mask = cv2.threshold(ink, max(threshold, 20.0), 255, cv2.THRESH_BINARY)
+    threshold = _ink_threshold(ink)
+    _, mask = cv2.threshold(ink, threshold, 255, cv2.THRESH_BINARY)
     thresholded = mask.copy()
     # Frames first: a box's sides are too short for a ruled line, and would stand as 1s once its long top and
     # bottom went with the ruled lines.
@@ -123,22 +129,43 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
     # A blob twice as wide as high may be a frame too: a comb whose cells the digits in it cut up.
     wide = [box for box in blobs.boxes if box[2] >= 2 * box[3] >= 2 * options.min_height * scale]
     changed = False
-    for frame, closed in [(frame, True) for frame in blobs.frames] + [(frame, False) for frame in wide]:
+    # A form read at FORM_SCALE: its boxes found at half the threshold too, where the dark lines of a box with
+    # faint writing in it (below Otsu's threshold: no blob in its hole) hold.
+    frames = _blob_boxes(_faint(ink, threshold), options, scale).frames if scale == FORM_SCALE else blobs.frames
+    for frame, closed in [(frame, True) for frame in frames] + [(frame, False) for frame in wide]:
         changed = _unframed(mask, frame, closed) or changed
+    if changed:
+        mask = _written_in_frames(ink, mask, thresholded, threshold)
     # (Frames taken apart leave shorter blobs than were found.)
     lines = _ruled_lines(mask, options, scale, None if changed else blobs.longest)
     if lines is None:  # (with lines, grown strokes would join what is left of them to the digits)
-        return _grown(mask, ink, max(threshold, 20.0), cv2.subtract(thresholded, mask))
+        return _grown(mask, ink, threshold, cv2.subtract(thresholded, mask))
     # Dark printed lines set Otsu's threshold above lighter ink (handwriting in a puzzle) and lighter lines: the
     # threshold is taken again from what lies off the lines found, and lines looked for again at it (not where
     # frames were taken apart: a lower threshold would bring back what is left of their lines).
     rest = cv2.subtract(ink, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
-    second, _ = cv2.threshold(rest[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    if not changed and max(second, 20.0) < max(threshold, 20.0):
-        _, mask = cv2.threshold(ink, max(second, 20.0), 255, cv2.THRESH_BINARY)
+    second = _ink_threshold(rest)
+    if not changed and second < threshold:
+        _, mask = cv2.threshold(ink, second, 255, cv2.THRESH_BINARY)
         more = _ruled_lines(mask, options, scale)
         lines = lines if more is None else cv2.bitwise_or(lines, more)
     return _without(mask, lines, (7, 3))
+
+
+def _faint(ink: np.ndarray, threshold: float) -> np.ndarray:
+    _, faint = cv2.threshold(ink, threshold / 2, 255, cv2.THRESH_BINARY)
+    return faint
+
+
+def _written_in_frames(ink: np.ndarray, mask: np.ndarray, thresholded: np.ndarray, threshold: float) -> np.ndarray:
+    """The mask with the fainter writing in frames added: a box's dark lines set Otsu's threshold above it. The
+    threshold is taken again off what was taken out with the frames (grown: their lines' soft edges stay out)."""
+    kept_out = cv2.dilate(cv2.subtract(thresholded, mask), np.ones((5, 5), np.uint8))
+    second = _ink_threshold(cv2.subtract(ink, kept_out))
+    if second >= threshold:
+        return mask
+    _, lower = cv2.threshold(ink, second, 255, cv2.THRESH_BINARY)
+    return cv2.bitwise_or(mask, cv2.subtract(lower, kept_out))
 
 
 def _grown(mask: np.ndarray, ink: np.ndarray, threshold: float, kept_out: np.ndarray) -> np.ndarray:
@@ -336,14 +363,41 @@ def _cut(gray: np.ndarray, ink: Ink, mask: np.ndarray, box: list[int], scale: fl
     return Blob((x0, y0, x1 - x0, y1 - y0), blob, cv2.bitwise_and(strength, blob), 1.0)
 
 
-def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = None
-           ) -> tuple[Ink, np.ndarray, list[list[int]]]:
-    """Ink and its mask on the frame shrunk by options.scale (`small`, if already made), and the boxes of its
-    blobs (broken digits joined)."""
+@dataclass(frozen=True)
+class Inked:
+    """A frame's ink found at `scale` of its size: the ink inside the mask, the mask, its blobs' boxes."""
+    ink: Ink
+    mask: np.ndarray
+    boxes: list[list[int]]
+    scale: float
+
+
+# A form's boxes and combs are drawn with thin lines, which break up into dots at half size: no box is found
+# there, and digits touching what is left of its lines are lost. A frame holding boxes is read at this scale.
+FORM_SCALE = 0.75
+
+
+def _boxed(ink: np.ndarray, options: DetectOptions, scale: float) -> bool:
+    """Whether shrunk ink holds a form's boxes or combs: their broken outlines close at half the threshold (and
+    show straight lines, which a word whose letters join there does not)."""
+    faint = _faint(ink, _ink_threshold(ink))
+    contours, hierarchy = cv2.findContours(faint, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    # Most frames have no hole as tall as the smallest digit: no need to look further.
+    holes = [] if hierarchy is None else [c for c, parent in zip(contours, hierarchy[0][:, 3]) if parent >= 0]
+    if not any(cv2.boundingRect(hole)[3] >= options.min_height * scale for hole in holes):
+        return False
+    return any(_unframed(faint, frame, True) for frame in _blob_boxes(faint, options, scale).frames)
+
+
+def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = None) -> Inked:
+    """Ink and its mask on the frame shrunk by options.scale (`small`, if already made) or, for a form, by
+    FORM_SCALE, and the boxes of its blobs (broken digits joined)."""
     scale = options.scale
     if small is None:
         small = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     ink = ink_map(small, int(options.background_kernel * scale), options.dark)
+    if scale < FORM_SCALE and _boxed(ink.strength, options, scale):
+        return _blobs(gray, replace(options, scale=FORM_SCALE, dark=ink.dark))
     mask = ink_mask(ink.strength, options, scale)
     boxes = _blob_boxes(mask, options, scale).boxes
     # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
@@ -352,7 +406,7 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     # A blob too tall for a digit (what is left of a puzzle's thick lines) is no digit's broken piece, and
     # merged with the digits it surrounds it would take them along when it is dropped.
     tallest = options.max_height_ratio * mask.shape[0]
-    return ink, mask, _merge_broken([box for box in boxes if box[3] <= tallest])
+    return Inked(ink, mask, _merge_broken([box for box in boxes if box[3] <= tallest]), scale)
 
 
 @dataclass(frozen=True)
@@ -473,13 +527,12 @@ def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
 
 def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None) -> list[Candidate]:
     """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made)."""
-    scale = options.scale
-    ink, mask, boxes = _blobs(gray, options, half)
+    inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
-    for group, box in enumerate(boxes):
-        if not options.min_height <= box[3] / scale <= options.max_height_ratio * gray.shape[0]:
+    for group, box in enumerate(inked.boxes):
+        if not options.min_height <= box[3] / inked.scale <= options.max_height_ratio * gray.shape[0]:
             continue
-        blob = _cut(gray, ink, mask, box, scale)
+        blob = _cut(gray, inked.ink, inked.mask, box, inked.scale)
         x, y, w, h = blob.box
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
                 or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)):
@@ -557,10 +610,11 @@ def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> n
     # The border is paper, so the ink is whichever extreme lies farther from it; and with no page there is
     # no ruled line to take out.
     dark = int(border) - int(gray.min()) >= int(gray.max()) - int(border)
-    ink, mask, boxes = _blobs(padded, replace(options, line_length=2.0, scale=1.0, dark=dark))
+    inked = _blobs(padded, replace(options, line_length=2.0, scale=1.0, dark=dark))
+    boxes = inked.boxes
     if not boxes:
         return None
     # One digit per image: all its pieces belong to it (a 5's detached flag, a 4's open top).
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
-    return normalize_crop(_cut(padded, ink, mask, [x0, y0, x1 - x0, y1 - y0], 1.0).ink)
+    return normalize_crop(_cut(padded, inked.ink, inked.mask, [x0, y0, x1 - x0, y1 - y0], 1.0).ink)

@@ -257,3 +257,15 @@ def test_a_grid_corner_cut_off_by_the_frame_is_found_beyond_it(mnist):
     boxes = [candidate.box for candidate in find_digits(frame)]
     found = [digit for digit in truth if any(iou(box, digit.box) >= 0.5 for box in boxes)]
     assert len(truth) == 31 and len(found) >= 26
+
+
+@pytest.mark.parametrize("frame_index, before", [(20, 18), (14, 13)])
+def test_a_form_is_read_at_a_finer_scale_with_its_boxes_taken_out(mnist, frame_index, before):
+    # A form's boxes are drawn with thin lines that break into dots at half size: no box was found there, and
+    # the digits touching what was left of its lines were lost (frame 20). Found at half the threshold, the form
+    # is read at 3/4 size; faint writing in dark boxes (frame 14) is thresholded again off the boxes' lines.
+    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="form", frames=frame_index + 1,
+                                                                 frames_per_scene=2, seed=1)))[frame_index]
+    boxes = [candidate.box for candidate in find_digits(frame)]
+    found = [digit for digit in truth if any(iou(box, digit.box) >= 0.5 for box in boxes)]
+    assert len(found) >= len(truth) - 2 > before
