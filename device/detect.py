@@ -1,7 +1,6 @@
 """Find handwritten digits in a camera frame and cut them out as MNIST-style crops."""
 from __future__ import annotations
 
-
 import functools
 from dataclasses import dataclass, replace
 from typing import Sequence
