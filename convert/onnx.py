@@ -111,6 +111,18 @@ class _Reader(CalibrationDataReader):
 LAYOUT_OPS = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity"}  # move values, work on any dtype
 
 
+def _past_layout(graph: onnx.GraphProto, op_type: str) -> onnx.NodeProto | None:
+    """The node of `op_type` that the graph input reaches through layout ops only, if there is one."""
+    tensor = graph.input[0].name
+    while len(consumers := [n for n in graph.node if tensor in n.input]) == 1:
+        if consumers[0].op_type == op_type:
+            return consumers[0]
+        if consumers[0].op_type not in LAYOUT_OPS:
+            return None
+        tensor = consumers[0].output[0]
+    return None
+
+
 def integer_input(model_bytes: bytes) -> tuple[bytes, InputSpec]:
     """Drop the QuantizeLinear after the graph input (and its layout ops) so the model takes integer pixels.
 
@@ -119,15 +131,9 @@ def integer_input(model_bytes: bytes) -> tuple[bytes, InputSpec]:
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
     source = graph.input[0]
-    tensor, quantize = source.name, None
-    while quantize is None:
-        consumers = [n for n in graph.node if tensor in n.input]
-        if len(consumers) != 1 or consumers[0].op_type not in LAYOUT_OPS | {"QuantizeLinear"}:
-            return model_bytes, InputSpec("float32")
-        if consumers[0].op_type == "QuantizeLinear":
-            quantize = consumers[0]
-        else:
-            tensor = consumers[0].output[0]
+    quantize = _past_layout(graph, "QuantizeLinear")
+    if quantize is None:
+        return model_bytes, InputSpec("float32")
     initializers = {i.name: i for i in graph.initializer}
     scale = float(numpy_helper.to_array(initializers[quantize.input[1]]))
     zero_point = numpy_helper.to_array(initializers[quantize.input[2]])
@@ -145,14 +151,10 @@ def integer_input(model_bytes: bytes) -> tuple[bytes, InputSpec]:
 
 def first_convolution(model: onnx.ModelProto) -> str:
     """The name of the Conv node the graph input reaches through layout ops only."""
-    tensor = model.graph.input[0].name
-    while len(consumers := [n for n in model.graph.node if tensor in n.input]) == 1:
-        if consumers[0].op_type == "Conv":
-            return consumers[0].name
-        if consumers[0].op_type not in LAYOUT_OPS:
-            break
-        tensor = consumers[0].output[0]
-    raise NotApplicable("the model's input goes to no convolution first")
+    convolution = _past_layout(model.graph, "Conv")
+    if convolution is None:
+        raise NotApplicable("the model's input goes to no convolution first")
+    return convolution.name
 
 
 def to_onnx_int8(float_model: bytes, calibration: np.ndarray, recipe: OnnxQuant = OnnxQuant()) -> tuple[bytes, InputSpec]:

@@ -11,7 +11,7 @@ import numpy as np
 from edgedigits.agreement import against_float
 from edgedigits.deploy import release, signing
 from edgedigits.deploy.bundle import golden_split, open_bundle
-from edgedigits.device.bench import FRAME_CROPS, interleaved_latency_us
+from edgedigits.device.bench import FRAME_CROPS, timings
 from edgedigits.device.runtime import load_artifact, predict_all
 from edgedigits.manifest import Manifest, sha256_file
 from edgedigits.tables import markdown_table
@@ -111,7 +111,7 @@ def measure(directory: Path, manifest: Manifest, accelerator: str | None = AUTO,
     float_accuracy = float(np.mean(float_scores.argmax(axis=1) == golden.labels))
     twin = info.get("float_twin", "")
     timed = {**models, "": reference, **({twin: load_artifact(directory, manifest, artifacts[twin], 1)} if twin else {})}
-    times = _timings(timed, golden.images, rounds, repeats)
+    times = timings(timed, golden.images, rounds, repeats)
     base = times[twin or ""]  # what speed-ups are against
     variants = []
     for artifact in candidates:
@@ -129,26 +129,12 @@ def measure(directory: Path, manifest: Manifest, accelerator: str | None = AUTO,
                    variants, twin, base.p50_us if twin else 0.0, picked.frame_us, base.frame_us, picked.frame_speedup)
 
 
-@dataclass
-class Timing:
-    p50_us: float  # one image a call
-    p99_us: float
-    frame_us: float  # a frame's crops a call
-
-
-def _timings(classifiers: dict, images: np.ndarray, rounds: int, repeats: int) -> dict[str, Timing]:
-    """Each classifier's single-image latency and its time on a frame's crops, calls interleaved."""
-    single = interleaved_latency_us(classifiers, images[:1], rounds, repeats)
-    frame = interleaved_latency_us(classifiers, images[:FRAME_CROPS], rounds, max(1, repeats // 4))
-    return {key: Timing(float(np.percentile(single[key], 50)), float(np.percentile(single[key], 99)),
-                        float(np.median(frame[key]))) for key in classifiers}
-
-
 def speed_summary(verdict: dict) -> str:
     """A verdict's speed-ups against float, one image a call and a frame's crops a call (a release that an older
     edgedigits verified has only the first)."""
     frame = verdict.get("frame_speedup")
-    return f"{verdict.get('speedup', 0):.2f}x float" + (f", {frame:.2f}x on a frame's {FRAME_CROPS} crops" if frame else "")
+    on_frames = f", {frame:.2f}x on a frame's {FRAME_CROPS} crops" if frame else ""
+    return f"{verdict.get('speedup', 0):.2f}x float{on_frames}"
 
 
 def trusted_folder(install_root: Path | None) -> Path:

@@ -60,6 +60,21 @@ def interleaved_latency_us(classifiers: dict, image: np.ndarray, rounds: int, re
     return timings
 
 
+@dataclass
+class Timing:
+    p50_us: float  # one image a call
+    p99_us: float
+    frame_us: float  # a frame's crops (FRAME_CROPS) a call
+
+
+def timings(classifiers: dict, images: np.ndarray, rounds: int, repeats: int) -> dict:
+    """Each classifier's single-image latency and its median time on a frame's crops, calls interleaved."""
+    single = interleaved_latency_us(classifiers, images[:1], rounds, repeats)
+    frame = interleaved_latency_us(classifiers, images[:FRAME_CROPS], rounds, max(1, repeats // 4))
+    return {key: Timing(float(np.percentile(single[key], 50)), float(np.percentile(single[key], 99)),
+                        float(np.median(frame[key]))) for key in classifiers}
+
+
 def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, repeats: int = 200) -> list[BenchRow]:
     """One row per runtime artifact; a failing artifact becomes a row with its status, not an abort."""
     export_dir = Path(export_dir)
@@ -80,13 +95,11 @@ def bench(export_dir: Path, test: Split, threads: int = 1, rounds: int = 10, rep
         row.accuracy = float(np.mean(predictions[id(row)] == test.labels))
         loaded[id(row)] = classifier
 
-    timings = interleaved_latency_us(loaded, test.images[:1], rounds, repeats)
-    frames = interleaved_latency_us(loaded, test.images[:FRAME_CROPS], rounds, max(1, repeats // 4))
+    timed = timings(loaded, test.images, rounds, repeats)
     for row in rows:
-        if id(row) in timings:
-            row.p50_us = float(np.percentile(timings[id(row)], 50))
-            row.p99_us = float(np.percentile(timings[id(row)], 99))
-            row.frame_us = float(np.median(frames[id(row)]))
+        if id(row) in timed:
+            own = timed[id(row)]
+            row.p50_us, row.p99_us, row.frame_us = own.p50_us, own.p99_us, own.frame_us
 
     reference = next((r for r in rows if (r.format, r.precision) == REFERENCE and r.accuracy is not None), None)
     for row in rows:

@@ -117,9 +117,9 @@ def _ink_threshold(ink: np.ndarray) -> float:
     return max(threshold, 20.0)
 
 
-def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.ndarray:
-    """Binary ink with frames and ruled and grid lines taken out, on a frame shrunk by `scale`."""
-    threshold = _ink_threshold(ink)
+def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: float = 1.0) -> np.ndarray:
+    """Binary ink (at `threshold`, its _ink_threshold) with frames and ruled and grid lines taken out, on a frame
+    shrunk by `scale`."""
     _, mask = cv2.threshold(ink, threshold, 255, cv2.THRESH_BINARY)
     thresholded = mask.copy()
     # Frames first: a box's sides are too short for a ruled line, and would stand as 1s once its long top and
@@ -152,6 +152,7 @@ def ink_mask(ink: np.ndarray, options: DetectOptions, scale: float = 1.0) -> np.
 
 
 def _faint(ink: np.ndarray, threshold: float) -> np.ndarray:
+    """Ink at least half as strong as `threshold`: strokes' soft edges, and thin lines that break up at it."""
     _, faint = cv2.threshold(ink, threshold / 2, 255, cv2.THRESH_BINARY)
     return faint
 
@@ -174,8 +175,7 @@ def _grown(mask: np.ndarray, ink: np.ndarray, threshold: float, kept_out: np.nda
     # Only around the ink: most frames hold a few digits in a small part of the frame.
     x, y, w, h = cv2.boundingRect(mask)
     x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), x + w + 2, y + h + 2
-    _, faint = cv2.threshold(ink[y0:y1, x0:x1], threshold / 2, 255, cv2.THRESH_BINARY)
-    faint = cv2.subtract(faint, kept_out[y0:y1, x0:x1])
+    faint = cv2.subtract(_faint(ink[y0:y1, x0:x1], threshold), kept_out[y0:y1, x0:x1])
     grown = mask[y0:y1, x0:x1]
     for _ in range(2):
         grown = cv2.bitwise_and(cv2.dilate(grown, np.ones((3, 3), np.uint8)), faint)
@@ -376,10 +376,10 @@ class Inked:
 FORM_SCALE = 0.75
 
 
-def _boxed(ink: np.ndarray, options: DetectOptions, scale: float) -> bool:
+def _boxed(ink: np.ndarray, threshold: float, options: DetectOptions, scale: float) -> bool:
     """Whether shrunk ink holds a form's boxes or combs: their broken outlines close at half the threshold (and
     show straight lines, which a word whose letters join there does not)."""
-    faint = _faint(ink, _ink_threshold(ink))
+    faint = _faint(ink, threshold)
     contours, hierarchy = cv2.findContours(faint, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     # Most frames have no hole as tall as the smallest digit: no need to look further.
     holes = [] if hierarchy is None else [c for c, parent in zip(contours, hierarchy[0][:, 3]) if parent >= 0]
@@ -395,9 +395,10 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     if small is None:
         small = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     ink = ink_map(small, int(options.background_kernel * scale), options.dark)
-    if scale < FORM_SCALE and _boxed(ink.strength, options, scale):
+    threshold = _ink_threshold(ink.strength)
+    if scale < FORM_SCALE and _boxed(ink.strength, threshold, options, scale):
         return _blobs(gray, replace(options, scale=FORM_SCALE, dark=ink.dark))
-    mask = ink_mask(ink.strength, options, scale)
+    mask = ink_mask(ink.strength, threshold, options, scale)
     boxes = _blob_boxes(mask, options, scale).boxes
     # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
     # take it from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
