@@ -278,7 +278,10 @@ def _unframed(mask: np.ndarray, frame: tuple[int, int, int, int], closed: bool) 
     Whether it was a frame."""
     x, y, w, h = frame
     region = mask[y:y + h, x:x + w]
-    centre, _, angle = cv2.minAreaRect(cv2.findNonZero(region))
+    ink = cv2.findNonZero(region)
+    if ink is None:  # a comb inside a frame already taken out
+        return False
+    centre, _, angle = cv2.minAreaRect(ink)
     angle = _levelling(angle)  # (minAreaRect's angle conventions differ between OpenCV versions)
     # A turn under a degree would only leave a staircase in lines that are level already.
     turn = cv2.getRotationMatrix2D(centre, angle if abs(angle) >= 1 else 0.0, 1.0)

@@ -15,6 +15,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgedigits.data import load_mnist  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def venv_fonts():
+    """Footage printed in the venv's fonts only (matplotlib's): which frame shows what must not hang on the
+    machine's fonts-* packages (CI's differ from a workstation's)."""
+    from edgedigits import fonts
+    from edgedigits.footage import glyphs
+    patch = pytest.MonkeyPatch()
+    patch.setattr(fonts, "FONT_FOLDERS", ())
+    glyphs.truetype_fonts.cache_clear()
+    yield
+    patch.undo()
+    glyphs.truetype_fonts.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def mnist():
     return load_mnist()
