@@ -16,7 +16,7 @@ import numpy as np
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
-from edgedigits.device.numbers import group_numbers
+from edgedigits.device.numbers import group_numbers, without_stems
 from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
@@ -158,10 +158,12 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
         readings = choose_reading(candidates, surest, [model.classes[label] != NOT_A_DIGIT for label in labels])
+        unread = []
         for i in readings:
-            if surest[i] >= min_score and model.classes[labels[i]] != NOT_A_DIGIT:
-                digits.append({"box": list(candidates[i].box), "label": model.classes[labels[i]],
-                               "score": round(surest[i], 4)})
+            found = {"box": list(candidates[i].box), "label": model.classes[labels[i]], "score": round(surest[i], 4)}
+            sure = surest[i] >= min_score and found["label"] != NOT_A_DIGIT
+            (digits if sure else unread).append(found)
+        digits = without_stems(digits, unread)
     done = time.perf_counter()
     return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
                             "total": (done - start) * 1000}, len(readings) - len(digits))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 GAP = 0.8  # of the digits' height: a wider gap between two digits of a line starts a new number
+WORD_GAP = 0.3  # of their height: letters of a word stand closer
 
 
 def _same_line(a: dict, b: dict) -> bool:
@@ -9,6 +10,18 @@ def _same_line(a: dict, b: dict) -> bool:
     (_, ay, _, ah), (_, by, _, bh) = a["box"], b["box"]
     overlap = min(ay + ah, by + bh) - max(ay, by)
     return overlap >= 0.5 * min(ah, bh) and max(ah, bh) <= 1.6 * min(ah, bh)
+
+
+def _beside(a: dict, b: dict, gap: float) -> bool:
+    """b stands on a's line, at most `gap` of their height to its left or right."""
+    (ax, _, aw, ah), (bx, _, bw, bh) = a["box"], b["box"]
+    return _same_line(a, b) and max(bx - (ax + aw), ax - (bx + bw)) <= gap * max(ah, bh)
+
+
+def without_stems(digits: list[dict], unread: list[dict]) -> list[dict]:
+    """The digits but the 1s that stand in a word: as close to a blob of their line that is no digit (`unread`)
+    as letters stand, a 1 is an l, an I or an H's side."""
+    return [d for d in digits if d["label"] != "1" or not any(_beside(d, other, WORD_GAP) for other in unread)]
 
 
 def group_numbers(digits: list[dict]) -> list[dict]:

@@ -17,7 +17,7 @@ from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _un
 from edgedigits.device.layout import View, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.numbers import group_numbers
-from edgedigits.fonts import digit_fonts, family, split_fonts
+from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
 from edgedigits.footage import FootageOptions, iou, render_frames, render_video
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
 from tests.conftest import cli
@@ -275,3 +275,16 @@ def test_a_form_is_read_at_a_finer_scale_with_its_boxes_taken_out(mnist, frame_i
 def test_a_comb_inside_a_frame_already_taken_out_is_no_frame():
     # A comb found inside a box loses all its ink when the box's lines are taken out (a CI font set rendered one).
     assert not _unframed(np.zeros((60, 120), np.uint8), (10, 10, 80, 30), closed=False)
+
+
+def test_a_1_standing_in_a_word_is_a_letter(quick_world):
+    # An l, an I or a serif H's side is a 1 to any reader of one crop; beside the other letters of its word, it
+    # is a letter. A 1 set apart from the words stays a digit.
+    font = Renderer(next(path for path in font_files() if path.name == "DejaVuSerif.ttf"), 30)
+    page = np.full((480, 640, 3), 235, np.uint8)
+    for row, text in enumerate(("Hill Hall lilt", "million bill", "HILL INK limit", "William  1  hill")):
+        ink = font.ink(text)
+        region = page[60 + 80 * row:60 + 80 * row + ink.shape[0], 40:40 + ink.shape[1]]
+        region[:] = region * (1 - 0.85 * ink[..., None] / 255)
+    ones = [d for d in read_digits(page, load_model(quick_world), 0.9).digits if d["label"] == "1"]
+    assert [d["box"][1] // 80 for d in ones] == [3], ones
