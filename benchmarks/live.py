@@ -18,7 +18,9 @@ import numpy as np
 from edgedigits.data import load_mnist
 from edgedigits.device.live import RunOptions, load_model, read_digits
 from edgedigits.device.numbers import group_numbers
+from edgedigits.fonts import family
 from edgedigits.footage import BLANK, CONDITIONS, HARD, FootageOptions, Score, iou, render_frames, score_frame
+from edgedigits.footage.glyphs import truetype_fonts
 
 from common import save
 
@@ -83,7 +85,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     model, test = load_model(args.model), load_mnist().test
-    lines = [f"{args.split} split (seed {SEEDS[args.split]}), {args.frames} frames a condition", "",
+    # Printed digits and words come from the machine's fonts: another font set renders other footage.
+    fonts = truetype_fonts()
+    lines = [f"{args.split} split (seed {SEEDS[args.split]}), {args.frames} frames a condition, printed in "
+             f"{len(fonts)} fonts of {len({family(f.path) for f in fonts})} families", "",
              "| condition | digits | F1 | recall | precision | wrong labels | missed | false | numbers exact | "
              "p50 ms/frame | goal |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     rows = []
