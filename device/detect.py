@@ -567,7 +567,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
             apart = _apart(blob, group)
             found += apart
             for parts in range(2, min(4, int(w / h / 0.45)) + 1):
-                if apart and parts == apart[0].split:  # (cut where they touch, they came out less whole)
+                if apart and parts == apart[0].split:  # (a column cut would leave a piece of each in the other)
                     continue
                 edges = [0, *_cuts(blob.mask, parts), width]
                 for left, right in zip(edges, edges[1:]):

@@ -141,7 +141,7 @@ def steady_scores(model: LoadedModel, crops: np.ndarray) -> np.ndarray:
 class Reading:
     digits: list[dict]  # box, label, score
     ms: dict[str, float]  # by stage
-    rejected: int  # candidates read as "not a digit" or below the score threshold
+    rejected: int  # candidates read as "not a digit", below the score threshold, or 1s standing in a word
 
 
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
