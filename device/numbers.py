@@ -29,11 +29,8 @@ def group_numbers(digits: list[dict]) -> list[dict]:
     with its box, its text and its least sure digit's score."""
     numbers: list[list[dict]] = []
     for digit in sorted(digits, key=lambda d: d["box"][0]):
-        x, _, _, h = digit["box"]
         for number in numbers:
-            last = number[-1]
-            lx, _, lw, lh = last["box"]
-            if _same_line(last, digit) and x - (lx + lw) <= GAP * max(h, lh) and x >= lx:
+            if _beside(number[-1], digit, GAP) and digit["box"][0] >= number[-1]["box"][0]:
                 number.append(digit)
                 break
         else:
