@@ -376,10 +376,11 @@ def _apart(blob: Blob, group: int) -> list[Candidate]:
     if not 2 <= len(tall) <= 4:
         return []
     nearest = np.array([0] + [min(tall, key=lambda t: abs(centroids[t][0] - centroids[i][0])) for i in range(1, count)])
+    owner = nearest[labels]
     x, y = blob.box[:2]
     pieces = []
     for piece in sorted(tall, key=lambda t: stats[t, cv2.CC_STAT_LEFT]):
-        ink = np.where(nearest[labels] == piece, blob.ink, 0).astype(np.uint8)
+        ink = np.where(owner == piece, blob.ink, 0).astype(np.uint8)
         left, top, width, height = cv2.boundingRect(ink)
         pieces.append(Candidate((x + left, y + top, width, height), ink[top:top + height, left:left + width], group,
                                 len(tall)))
