@@ -16,7 +16,7 @@ import numpy as np
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
-from edgedigits.device.numbers import group_numbers, without_stems
+from edgedigits.device.numbers import group_numbers, with_neighbours, without_stems
 from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
@@ -157,13 +157,12 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
-        readings = choose_reading(candidates, surest, [model.classes[label] != NOT_A_DIGIT for label in labels])
-        unread = []
-        for i in readings:
-            found = {"box": list(candidates[i].box), "label": model.classes[labels[i]], "score": round(surest[i], 4)}
-            sure = surest[i] >= min_score and found["label"] != NOT_A_DIGIT
-            (digits if sure else unread).append(found)
-        digits = without_stems(digits, unread)
+        is_digit = [model.classes[label] != NOT_A_DIGIT for label in labels]
+        readings = choose_reading(candidates, surest, is_digit)
+        found = [{"box": list(candidates[i].box), "label": model.classes[labels[i]], "score": round(surest[i], 4)}
+                 for i in readings]
+        digit = with_neighbours(found, [surest[i] >= min_score and is_digit[i] for i in readings])
+        digits = without_stems([f for f, d in zip(found, digit) if d], [f for f, d in zip(found, digit) if not d])
     done = time.perf_counter()
     return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
                             "total": (done - start) * 1000}, len(readings) - len(digits))

@@ -1,8 +1,11 @@
 """Numbers: digits that stand together in a line of writing, read left to right."""
 from __future__ import annotations
 
+from edgedigits.data import NOT_A_DIGIT
+
 GAP = 0.8  # of the digits' height: a wider gap between two digits of a line starts a new number
 WORD_GAP = 0.3  # of their height: letters of a word stand closer
+LIKELY = 0.5  # a reading's score above which the model holds it more likely that digit than anything else
 
 
 def _same_line(a: dict, b: dict) -> bool:
@@ -16,6 +19,14 @@ def _beside(a: dict, b: dict, gap: float) -> bool:
     """b stands on a's line, at most `gap` of their height to its left or right."""
     (ax, _, aw, ah), (bx, _, bw, bh) = a["box"], b["box"]
     return _same_line(a, b) and max(bx - (ax + aw), ax - (bx + bw)) <= gap * max(ah, bh)
+
+
+def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
+    """Which readings are digits: the sure ones, and beside one of them those likely a digit but a 1 (a digit's
+    neighbour in a number is a digit; a 1 must be sure alone, as any letter's stem reads as a weak 1)."""
+    digits = [r for r, digit in zip(readings, sure) if digit]
+    return [digit or r["label"] not in ("1", NOT_A_DIGIT) and r["score"] >= LIKELY
+            and any(_beside(d, r, GAP) for d in digits) for r, digit in zip(readings, sure)]
 
 
 def without_stems(digits: list[dict], unread: list[dict]) -> list[dict]:

@@ -16,7 +16,7 @@ from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _un
                                      ink_map)
 from edgedigits.device.layout import View, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
-from edgedigits.device.numbers import group_numbers, without_stems
+from edgedigits.device.numbers import group_numbers, with_neighbours, without_stems
 from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
 from edgedigits.footage import FootageOptions, iou, render_frames, render_video
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
@@ -297,6 +297,29 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     monkeypatch.setattr("edgedigits.device.live.without_stems", lambda digits, unread: digits)
     unruled = rows()
     assert 3 in kept and len(kept) <= len(unruled) - 2, (kept, unruled)
+
+
+def test_a_likely_digit_beside_a_sure_one_is_read(quick_world, mnist, monkeypatch):
+    # A digit the model holds likely (not sure) is read when it stands in a number beside a sure digit; alone,
+    # as a weak 1 or as N, it is not.
+    box = lambda x, label, score: {"box": [x, 50, 18, 24], "label": label, "score": score}
+    readings = [box(100, "5", 0.99), box(122, "3", 0.6), box(144, "1", 0.8), box(166, "N", 0.9),
+                box(300, "8", 0.7), box(400, "2", 0.4), box(422, "7", 0.95)]
+    sure = [r["score"] >= 0.9 and r["label"] != "N" for r in readings]
+    assert with_neighbours(readings, sure) == [True, True, False, False, False, False, True]
+    # On handwritten numbers, more are read exactly with the rule than without.
+    frames = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=24, seed=1)))
+    model = load_model(quick_world)
+
+    def exact() -> int:
+        numbers = [(group_numbers([{"box": list(t.box), "label": t.label, "score": 1.0} for t in truth]),
+                    group_numbers(read_digits(frame, model, 0.9).digits)) for frame, truth in frames]
+        return sum(any(n["text"] == r["text"] and iou(tuple(n["box"]), tuple(r["box"])) >= 0.5 for r in read)
+                   for true, read in numbers for n in true)
+    with_rule = exact()
+    monkeypatch.setattr("edgedigits.device.live.with_neighbours", lambda readings, sure: sure)
+    without = exact()
+    assert with_rule >= without + 5, (with_rule, without)
 
 
 def test_touching_digits_that_stand_apart_at_full_size_are_cut_apart(mnist):
