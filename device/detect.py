@@ -286,17 +286,20 @@ def _unframed(mask: np.ndarray, frame: tuple[int, int, int, int], closed: bool) 
     # A turn under a degree would only leave a staircase in lines that are level already.
     turn = cv2.getRotationMatrix2D(centre, angle if abs(angle) >= 1 else 0.0, 1.0)
     upright = cv2.warpAffine(region, turn, (w, h), flags=cv2.INTER_NEAREST)
-    _, _, width, height = cv2.boundingRect(upright)
+    _, top, width, height = cv2.boundingRect(upright)
     # Lines span the frame (a box, a comb, a table): across its height, and along at least as far as it is
     # high; no stroke of a digit inside spans 90 % of its box.
     along, down = (max(3, int(0.9 * side)) for side in (min(width, height), height))
     level = cv2.morphologyEx(upright, cv2.MORPH_OPEN, np.ones((1, along), np.uint8))
     plumb = cv2.morphologyEx(upright, cv2.MORPH_OPEN, np.ones((down, 1), np.uint8))
     sides = np.diff(cv2.reduce(plumb, 0, cv2.REDUCE_MAX).ravel() > 0, prepend=False).sum()  # edges of upright lines
-    if cv2.reduce(level // 255, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max() < 0.8 * width:
+    spans = np.flatnonzero(cv2.reduce(level // 255, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= 0.8 * width)
+    if not len(spans):
         return False  # no line spans it: digits written close, not a frame
-    if not closed and (sides < 4 or cv2.countNonZero(level) > 0.3 * width * height):
-        return False  # an open shape with no two sides, or no thin line: a 5's long flag, not a comb
+    # An open shape with no two sides, no thin line (a 5's long flag), or its line along the top only (small
+    # touching digits whose 7 bars and 5 flags join): no comb, whose boxes stand on a line.
+    if not closed and (sides < 4 or cv2.countNonZero(level) > 0.3 * width * height or spans.max() < top + height / 2):
+        return False
     lines = cv2.bitwise_or(level, plumb)
     lines = cv2.warpAffine(lines, cv2.invertAffineTransform(turn), (w, h), flags=cv2.INTER_NEAREST)
     region[:] = _without(region, lines, (3, 3))

@@ -272,6 +272,17 @@ def test_a_form_is_read_at_a_finer_scale_with_its_boxes_taken_out(mnist, frame_i
     assert len(found) >= len(truth) - 2 > before
 
 
+def test_small_touching_digits_whose_tops_join_are_no_comb(mnist):
+    # At half size the bars of a small "1797" join into one line over four strokes: a comb's shape, once taken
+    # out as one and the number lost with it. A comb's boxes stand on a line; these digits hang from one.
+    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=18, frames_per_scene=2,
+                                                                 seed=1)))[16]
+    small = [t for t in truth if t.box[3] < 25]
+    assert "".join(t.label for t in small) == "1797"
+    boxes = [candidate.box for candidate in find_digits(frame)]
+    assert all(max(iou(box, t.box) for box in boxes) >= 0.6 for t in small)
+
+
 def test_a_comb_inside_a_frame_already_taken_out_is_no_frame():
     # A comb found inside a box loses all its ink when the box's lines are taken out (a CI font set rendered one).
     assert not _unframed(np.zeros((60, 120), np.uint8), (10, 10, 80, 30), closed=False)
