@@ -8,8 +8,10 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.layout import Grid, Page, View, find_grid, find_page, frontal, paper_tone
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
+from edgedigits.device.numbers import LIKELY
 
 
 @dataclass(frozen=True)
@@ -608,21 +610,27 @@ def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: floa
     return any(min(a, b) >= 0 and abs(a - b) > contrast * max(a, b, 1.0) for a, b in ((left, right), (top, bottom)))
 
 
-def choose_reading(candidates: list[Candidate], surest: Sequence[float], digit: Sequence[bool] | None = None,
+def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels: Sequence[str] | None = None,
                    sure: float = 0.97) -> list[int]:
     """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
-    weakest digit the classifier is surest of (`surest`: each candidate's top score). A blob read whole as no
-    digit (`digit` False) is read split when each part is a digit at least `sure`: the "not a digit" class
-    learnt merged digits, and touching digits that split into sure ones are a number more often than a word."""
+    weakest digit the classifier is surest of (`surest`: each candidate's top score, `labels` its class). A
+    blob read whole as no digit is read split when its parts are digits, each at least `sure` but one at most,
+    which is likely and no 1 (as with_neighbours reads a number): the "not a digit" class learnt merged digits,
+    and touching digits that split into sure ones are a number more often than a word."""
     groups: dict[int, dict[int, list[int]]] = {}
     for i, c in enumerate(candidates):
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
+
+    def digits(members: list[int]) -> bool:
+        weak = [i for i in members if surest[i] < sure]
+        return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
+            surest[i] >= LIKELY and labels[i] != "1" for i in weak)
     chosen = []
     for options in groups.values():
         confidence = {split: min(surest[i] for i in members) for split, members in options.items()
                       if len(members) == split}
-        if digit is not None and 1 in confidence and not digit[options[1][0]] and any(
-                split > 1 and all(digit[i] and surest[i] >= sure for i in options[split]) for split in confidence):
+        if labels is not None and 1 in confidence and labels[options[1][0]] == NOT_A_DIGIT and any(
+                split > 1 and digits(options[split]) for split in confidence):
             del confidence[1]
         best = max(confidence, key=lambda split: (confidence[split], -split))
         chosen += options[best]

@@ -157,11 +157,10 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
-        is_digit = [model.classes[label] != NOT_A_DIGIT for label in labels]
-        readings = choose_reading(candidates, surest, is_digit)
-        found = [{"box": list(candidates[i].box), "label": model.classes[labels[i]], "score": round(surest[i], 4)}
-                 for i in readings]
-        digit = with_neighbours(found, [surest[i] >= min_score and is_digit[i] for i in readings])
+        names = [model.classes[label] for label in labels]
+        readings = choose_reading(candidates, surest, names)
+        found = [{"box": list(candidates[i].box), "label": names[i], "score": round(surest[i], 4)} for i in readings]
+        digit = with_neighbours(found, [surest[i] >= min_score and names[i] != NOT_A_DIGIT for i in readings])
         digits = without_stems([f for f, d in zip(found, digit) if d], [f for f, d in zip(found, digit) if not d])
     done = time.perf_counter()
     return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,

@@ -95,11 +95,19 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
                                                                              ((50, 0, 20, 20), 3)]
     # Read whole as no digit, surely; split, both parts surely digits: two touching digits, not a word.
     merged = [0.99, 0.98, 0.99, 0.99]
-    digit = [False, True, True, True]
-    assert [candidates[i].box for i in choose_reading(candidates, merged, digit)] == [
-        (0, 0, 20, 20), (20, 0, 20, 20), (50, 0, 20, 20)]
-    merged[2] = 0.9  # one part less sure: the blob stays one non-digit
-    assert [candidates[i].box for i in choose_reading(candidates, merged, digit)] == [(0, 0, 40, 20), (50, 0, 20, 20)]
+    labels = ["N", "4", "0", "3"]
+    split = [(0, 0, 20, 20), (20, 0, 20, 20), (50, 0, 20, 20)]
+    whole = [(0, 0, 40, 20), (50, 0, 20, 20)]
+    read = lambda: [candidates[i].box for i in choose_reading(candidates, merged, labels)]
+    assert read() == split
+    merged[2] = 0.8  # one part likely, beside a sure one: still a number
+    assert read() == split
+    merged[2] = 0.4  # one part unlikely: the blob stays one non-digit
+    assert read() == whole
+    merged[2], labels[2] = 0.8, "1"  # a weak 1 is a letter's stem as often as a digit
+    assert read() == whole
+    merged[1:3], labels[2] = [0.8, 0.8], "0"  # two parts unsure
+    assert read() == whole
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
