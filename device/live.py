@@ -160,7 +160,9 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         names = [model.classes[label] for label in labels]
         readings = choose_reading(candidates, surest, names)
         found = [{"box": list(candidates[i].box), "label": names[i], "score": round(surest[i], 4)} for i in readings]
-        digit = with_neighbours(found, [surest[i] >= min_score and names[i] != NOT_A_DIGIT for i in readings])
+        sure = [surest[i] >= min_score and names[i] != NOT_A_DIGIT for i in readings]
+        # Only a model that knows "not a digit" can hold a reading likely a digit (to one without, all are).
+        digit = with_neighbours(found, sure) if NOT_A_DIGIT in model.classes else sure
         digits = without_stems([f for f, d in zip(found, digit) if d], [f for f, d in zip(found, digit) if not d])
     done = time.perf_counter()
     return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
