@@ -548,10 +548,18 @@ def _painted_over(gray: np.ndarray, grid: Grid) -> np.ndarray:
 
 def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     """The frame with everything off the page (shrunk a little, past its edge) painted in the page's paper."""
+    margin = max(9, min(gray.shape) // 30 | 1)
+    # Where the page runs out of the frame its outline (found at quarter size, where vignetting darkens the
+    # frame's sides) stops short of the side: taken to it, a digit the frame cuts still touches it (cut off).
+    outline = page.outline * 4 + 2
+    for axis, side in ((0, gray.shape[1]), (1, gray.shape[0])):
+        points = outline[..., axis]
+        points[points < margin] = 0
+        points[points >= side - margin] = side - 1
     on_page = np.zeros_like(gray)
-    cv2.fillConvexPoly(on_page, page.outline * 4 + 2, 255)
+    cv2.fillConvexPoly(on_page, outline, 255)
     # Past the edge: the outline was found at quarter size, and a curled page's edge is not straight.
-    on_page = cv2.erode(on_page, _ellipse(max(9, min(gray.shape) // 30 | 1)))
+    on_page = cv2.erode(on_page, _ellipse(margin))
     return _paint(gray, cv2.bitwise_not(on_page), on_page)
 
 
