@@ -13,6 +13,8 @@ from edgedigits.device.layout import Grid, Page, View, find_grid, find_page, fro
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
 from edgedigits.device.numbers import LIKELY
 
+UNTURNED = 3.0  # degrees: a page turned less is read as it lies (turning crops back would only blur them)
+
 
 @dataclass(frozen=True)
 class DetectOptions:
@@ -506,7 +508,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         for candidate in inside:
             candidate.box = _mapped(candidate.box, back)
         rest, half = _painted_over(rest, grid), None
-    outside = _candidates(rest, options, half if options.scale == 0.5 else None)
+    outside = _candidates(rest, options, half if options.scale == 0.5 else None, 0.0 if page is None else page.turn)
     groups = 1 + max((c.group for c in inside), default=-1)
     for candidate in outside:
         candidate.group += groups
@@ -563,8 +565,19 @@ def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     return _paint(gray, cv2.bitwise_not(on_page), on_page)
 
 
-def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None) -> list[Candidate]:
-    """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made)."""
+def _upright(ink: np.ndarray, turn: float) -> np.ndarray:
+    """Ink turned back by `turn` degrees (counter-clockwise), on a canvas that holds all of it."""
+    height, width = ink.shape
+    side = int(np.hypot(height, width)) + 2
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -turn, 1.0)
+    matrix[:, 2] += ((side - width) / 2, (side - height) / 2)
+    return cv2.warpAffine(ink, matrix, (side, side), flags=cv2.INTER_LINEAR)
+
+
+def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None, turn: float = 0.0
+                ) -> list[Candidate]:
+    """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made),
+    their crops turned upright by `turn` degrees (a page's)."""
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
     for group, box in enumerate(inked.boxes):
@@ -592,7 +605,8 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
                     piece_box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
                     found.append(Candidate((x + piece_box[0], y + piece_box[1], *piece_box[2:]),
                                            piece[top:top + height], group, parts))
-    for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
+    inks = [c.crop for c in found] if abs(turn) < UNTURNED else [_upright(c.crop, turn) for c in found]
+    for candidate, crop in zip(found, normalize_crops(inks)):
         candidate.crop = crop
     return found
 

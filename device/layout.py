@@ -143,6 +143,21 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
 @dataclass(frozen=True)
 class Page:
     outline: np.ndarray  # convex polygon (N, 1, 2) int32 in the pixels of the image it was found in
+    turn: float = 0.0  # degrees by which its edges lie turned from level (counter-clockwise as seen), -45..45
+
+
+def _turn(outline: np.ndarray, shape: tuple[int, ...]) -> float:
+    """How far an outline's edges are turned from level or plumb, by length (edges along the image's border,
+    where the frame cuts the page, say nothing of it)."""
+    points = outline.reshape(-1, 2).astype(np.float32)
+    edges = np.roll(points, -1, axis=0) - points
+    height, width = shape[:2]
+    x, y = points.T
+    border = np.any([side & np.roll(side, -1) for side in (x <= 1, y <= 1, x >= width - 2, y >= height - 2)], axis=0)
+    # On four times the angle, edges a right angle apart agree.
+    angles = 4 * np.arctan2(-edges[:, 1], edges[:, 0])
+    length = np.hypot(*edges.T) * ~border
+    return float(np.degrees(np.arctan2((length * np.sin(angles)).sum(), (length * np.cos(angles)).sum())) / 4)
 
 
 def _outline(region: np.ndarray) -> np.ndarray:
@@ -190,4 +205,4 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     height, width = soft.shape
     away = 0.04 * min(width, height)
     inner = [(x, y) for x, y in corners if away < x < width - 1 - away and away < y < height - 1 - away]
-    return Page(hull) if inner else None
+    return Page(hull, _turn(hull, soft.shape)) if inner else None

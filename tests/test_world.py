@@ -16,11 +16,13 @@ from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _un
                                      ink_map)
 from edgedigits.device.layout import View, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
+from edgedigits.device.normalize import normalize_crop
 from edgedigits.device.numbers import group_numbers, with_neighbours, without_stems
 from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
 from edgedigits.footage import FootageOptions, iou, render_frames, render_video
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
 from tests.conftest import cli
+from tests.test_device import _similarity
 
 SUDOKU = Path("/usr/share/doc/opencv-doc/examples/data/sudoku.png")
 SUDOKU_GRID = [[0, 0, 0, 6, 0, 4, 7, 0, 0], [7, 0, 6, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 0, 5, 0, 8, 0],
@@ -53,6 +55,33 @@ def test_a_page_on_a_desk_is_found_and_a_shadow_or_a_full_page_is_not(mnist):
     assert sum(page is not None for page in desks) >= 5, "the page on a desk is found"
     for condition in ("plain", "shadow", "grid"):
         assert all(find_page(_view(frame)) is None for frame, _ in _frames(mnist, condition)), condition
+
+
+def _page_on_desk(mnist, turn: float, centre=(320, 240)) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A page with three large MNIST digits turned by `turn` degrees (counter-clockwise) on a dark desk, and
+    the digits as written."""
+    page = np.full((300, 400), 225, np.uint8)
+    digits = [mnist.test.images[i] for i in (0, 1, 2)]
+    for k, digit in enumerate(digits):
+        page[110:194, 60 + 110 * k:144 + 110 * k] -= (cv2.resize(digit, (84, 84)) * 0.8).astype(np.uint8)
+    turned = cv2.getRotationMatrix2D((200, 150), turn, 1.0)
+    turned[:, 2] += (centre[0] - 200, centre[1] - 150)
+    frame = cv2.warpAffine(page, turned, (640, 480), borderValue=40)
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), digits
+
+
+@pytest.mark.parametrize("turn", [-22.0, 12.0, 25.0])
+def test_a_turned_page_is_read_upright(mnist, turn, monkeypatch):
+    frame, digits = _page_on_desk(mnist, turn)
+    assert abs(find_page(_view(frame)).turn - turn) < 1.5
+    # Cut by the frame's side, the page is as turned.
+    cut, _ = _page_on_desk(mnist, turn, centre=(200, 260))
+    assert abs(find_page(_view(cut)).turn - turn) < 1.5
+    # Its digits' crops come out as they were written, not as the page lies.
+    likeness = lambda: sorted(max(_similarity(c.crop, normalize_crop(d)) for c in find_digits(frame)) for d in digits)
+    upright = likeness()
+    monkeypatch.setattr("edgedigits.device.detect.UNTURNED", 90.0)
+    assert min(upright) > 0.85 and sum(upright) > sum(likeness()) + 0.1, (upright, likeness())
 
 
 def test_a_printed_grid_is_found_around_its_digits(mnist):
