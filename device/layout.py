@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+AGREEING = 0.7  # share of a page's edges' length that must agree on its turn
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -157,7 +159,11 @@ def _turn(outline: np.ndarray, shape: tuple[int, ...]) -> float:
     # On four times the angle, edges a right angle apart agree.
     angles = 4 * np.arctan2(-edges[:, 1], edges[:, 0])
     length = np.hypot(*edges.T) * ~border
-    return float(np.degrees(np.arctan2((length * np.sin(angles)).sum(), (length * np.cos(angles)).sum())) / 4)
+    along = np.float64([(length * np.cos(angles)).sum(), (length * np.sin(angles)).sum()])
+    # Edges that do not agree on an angle (a bright region no sheet's shape) have no turn to undo.
+    if np.hypot(*along) < AGREEING * max(length.sum(), 1e-6):
+        return 0.0
+    return float(np.degrees(np.arctan2(along[1], along[0])) / 4)
 
 
 def _outline(region: np.ndarray) -> np.ndarray:

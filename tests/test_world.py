@@ -14,7 +14,7 @@ import pytest
 from edgedigits.data import Dataset
 from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _unframed, find_digits, find_frame_grid,
                                      ink_map)
-from edgedigits.device.layout import View, find_grid, find_page
+from edgedigits.device.layout import View, _turn, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.normalize import normalize_crop
 from edgedigits.device.numbers import group_numbers, with_neighbours, without_stems
@@ -77,6 +77,8 @@ def test_a_turned_page_is_read_upright(mnist, turn, monkeypatch):
     # Cut by the frame's side, the page is as turned.
     cut, _ = _page_on_desk(mnist, turn, centre=(200, 260))
     assert abs(find_page(_view(cut)).turn - turn) < 1.5
+    # A bright region whose edges agree on no angle (a plate, say) has no turn to undo.
+    assert _turn(cv2.ellipse2Poly((80, 60), (50, 40), int(turn), 0, 360, 10).reshape(-1, 1, 2), (120, 160)) == 0.0
     # Its digits' crops come out as they were written, not as the page lies.
     likeness = lambda: sorted(max(_similarity(c.crop, normalize_crop(d)) for c in find_digits(frame)) for d in digits)
     upright = likeness()
