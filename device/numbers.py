@@ -31,8 +31,13 @@ def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
 
 def without_stems(digits: list[dict], unread: list[dict]) -> list[dict]:
     """The digits but the 1s that stand in a word: as close to a blob of their line that is no digit (`unread`)
-    as letters stand, a 1 is an l, an I or an H's side."""
-    return [d for d in digits if d["label"] != "1" or not any(_beside(d, other, WORD_GAP) for other in unread)]
+    as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
+    two sides, a row of l's)."""
+    while True:
+        stems = [d for d in digits if d["label"] == "1" and any(_beside(d, other, WORD_GAP) for other in unread)]
+        if not stems:
+            return digits
+        digits, unread = [d for d in digits if d not in stems], unread + stems
 
 
 def group_numbers(digits: list[dict]) -> list[dict]:

@@ -336,6 +336,9 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     letters = [box(100, "N"), box(200, "N", 16)]
     digits = [box(120, "1"), box(190, "1"), box(121 + 10 + 3, "7"), box(300, "1"), box(400, "1"), box(413, "2")]
     assert [d["box"][0] for d in without_stems(digits, letters)] == [134, 300, 400, 413]
+    # A 1 as close to such a stem is a stem too: a serif "HH" whose bars broke is four of them beside its word.
+    stems = [box(600 + 14 * k, "1") for k in range(4)]
+    assert without_stems(stems + digits, letters + [box(656, "N")]) == without_stems(digits, letters)
     # Read from a page in a serif font, the words give the trained reader's 1s and the rule takes them out.
     font = Renderer(next(path for path in font_files() if path.name == "DejaVuSerif.ttf"), 30)
     page = np.full((480, 640, 3), 235, np.uint8)
