@@ -504,9 +504,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         front, back = frontal(gray, grid)
         # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines);
         # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
-        inside = _candidates(front, replace(options, line_thickness=max(front.shape) / 40, pages=False))
-        for candidate in inside:
-            candidate.box = _mapped(candidate.box, back)
+        inside = _candidates(front, replace(options, line_thickness=max(front.shape) / 40, pages=False), back=back)
         rest, half = _painted_over(rest, grid), None
     outside = _candidates(rest, options, half if options.scale == 0.5 else None, 0.0 if page is None else page.turn)
     groups = 1 + max((c.group for c in inside), default=-1)
@@ -527,10 +525,15 @@ def find_frame_grid(frame: np.ndarray) -> Grid | None:
     return _grid(View.of(_quarter(gray)))
 
 
-def _mapped(box: tuple[int, int, int, int], homography: np.ndarray) -> tuple[int, int, int, int]:
+def _mapped(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.ndarray) -> tuple[int, int, int, int]:
+    """The box, in the frame, of a candidate's ink (cut at any scale from `box` in the front view): its ink's
+    pixels mapped, not its box's corners, whose box would grow with the grid's turn."""
     x, y, w, h = box
-    corners = np.float32([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]])
-    return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(corners, homography)))
+    rows, columns = np.nonzero(ink)
+    if not len(rows):
+        rows, columns = np.array([0, ink.shape[0] - 1]), np.array([0, ink.shape[1] - 1])
+    points = np.float32([x + (columns + 0.5) * w / ink.shape[1], y + (rows + 0.5) * h / ink.shape[0]]).T
+    return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(points[:, None], homography)))
 
 
 def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarray:
@@ -574,10 +577,10 @@ def _upright(ink: np.ndarray, turn: float) -> np.ndarray:
     return cv2.warpAffine(ink, matrix, (side, side), flags=cv2.INTER_LINEAR)
 
 
-def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None, turn: float = 0.0
-                ) -> list[Candidate]:
+def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None, turn: float = 0.0,
+                back: np.ndarray | None = None) -> list[Candidate]:
     """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made),
-    their crops turned upright by `turn` degrees (a page's)."""
+    their crops turned upright by `turn` degrees (a page's); of a grid's front view, their boxes mapped `back`."""
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
     for group, box in enumerate(inked.boxes):
@@ -605,6 +608,9 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
                     piece_box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
                     found.append(Candidate((x + piece_box[0], y + piece_box[1], *piece_box[2:]),
                                            piece[top:top + height], group, parts))
+    if back is not None:
+        for candidate in found:
+            candidate.box = _mapped(candidate.box, candidate.crop, back)
     inks = [c.crop for c in found] if abs(turn) < UNTURNED else [_upright(c.crop, turn) for c in found]
     for candidate, crop in zip(found, normalize_crops(inks)):
         candidate.crop = crop
