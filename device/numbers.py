@@ -21,12 +21,18 @@ def _beside(a: dict, b: dict, gap: float) -> bool:
     return _same_line(a, b) and max(bx - (ax + aw), ax - (bx + bw)) <= gap * max(ah, bh)
 
 
+def likely(label: str, score: float) -> bool:
+    """Whether a reading not sure enough alone is a digit beside a sure one: likely that digit, and no 1 (a 1
+    must be sure alone, as any letter's stem reads as a weak 1)."""
+    return label not in ("1", NOT_A_DIGIT) and score >= LIKELY
+
+
 def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
-    """Which readings are digits: the sure ones, and beside one of them those likely a digit but a 1 (a digit's
-    neighbour in a number is a digit; a 1 must be sure alone, as any letter's stem reads as a weak 1)."""
+    """Which readings are digits: the sure ones, and beside one of them the likely ones (a digit's neighbour in
+    a number is a digit)."""
     digits = [r for r, digit in zip(readings, sure) if digit]
-    return [digit or r["label"] not in ("1", NOT_A_DIGIT) and r["score"] >= LIKELY
-            and any(_beside(d, r, GAP) for d in digits) for r, digit in zip(readings, sure)]
+    return [digit or likely(r["label"], r["score"]) and any(_beside(d, r, GAP) for d in digits)
+            for r, digit in zip(readings, sure)]
 
 
 def without_stems(digits: list[dict], unread: list[dict]) -> list[dict]:
