@@ -27,7 +27,7 @@ demo: $(STAMP)
 	@start=$$(date +%s); set -e; \
 	$(ED) data; \
 	$(ED) train --model conv_net --epochs 8 --augment --out $(ART)/conv_net; \
-	$(ED) train --model live_cnn --world --epochs 12 --augment --out $(ART)/live; \
+	$(ED) train --model conv_net --world --epochs 12 --augment --out $(ART)/live; \
 	$(ED) convert $(ART)/conv_net --pick fastest; \
 	$(ED) convert $(ART)/live; \
 	$(ED) bench $(ART)/conv_net; \
