@@ -643,8 +643,8 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
     """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
     weakest digit the classifier is surest of (`surest`: each candidate's top score, `labels` its class). A
     blob read whole as no digit is read split when its parts are digits, each at least `sure` but one at most,
-    which is likely (as with_neighbours reads a number): the "not a digit" class learnt merged digits,
-    and touching digits that split into sure ones are a number more often than a word."""
+    which is likely (as with_neighbours reads a number), and not all 1s (a serif m's stems): the "not a digit"
+    class learnt merged digits, and touching digits that split into sure ones are a number more often than a word."""
     groups: dict[int, dict[int, list[int]]] = {}
     for i, c in enumerate(candidates):
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
@@ -652,7 +652,7 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
     def digits(members: list[int]) -> bool:
         weak = [i for i in members if surest[i] < sure]
         return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
-            likely(labels[i], surest[i]) for i in weak)
+            likely(labels[i], surest[i]) for i in weak) and any(labels[i] != "1" for i in members)
     chosen = []
     for options in groups.values():
         confidence = {split: min(surest[i] for i in members) for split, members in options.items()

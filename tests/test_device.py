@@ -108,6 +108,8 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     assert read() == whole
     merged[1:3], labels[2] = [0.8, 0.8], "0"  # two parts unsure
     assert read() == whole
+    merged[1:3], labels[1:3] = [0.99, 0.99], ["1", "1"]  # sure 1s only: a serif m's or n's stems
+    assert read() == whole
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
