@@ -142,7 +142,7 @@ def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: f
     # (Frames taken apart leave shorter blobs than were found.)
     lines = _ruled_lines(mask, options, scale, None if changed else blobs.longest)
     if lines is None:  # (with lines, grown strokes would join what is left of them to the digits)
-        return _grown(mask, ink, threshold, cv2.subtract(thresholded, mask))
+        return _grown(mask, ink, threshold, cv2.subtract(thresholded, mask) if changed else None)
     # Dark printed lines set Otsu's threshold above lighter ink (handwriting in a puzzle) and lighter lines: the
     # threshold is taken again from what lies off the lines found, and lines looked for again at it (not where
     # frames were taken apart: a lower threshold would bring back what is left of their lines).
@@ -172,14 +172,16 @@ def _written_in_frames(ink: np.ndarray, mask: np.ndarray, thresholded: np.ndarra
     return cv2.bitwise_or(mask, cv2.subtract(lower, kept_out))
 
 
-def _grown(mask: np.ndarray, ink: np.ndarray, threshold: float, kept_out: np.ndarray) -> np.ndarray:
-    """The mask grown by two pixels into ink at least half as strong as its threshold (not into `kept_out`):
+def _grown(mask: np.ndarray, ink: np.ndarray, threshold: float, kept_out: np.ndarray | None) -> np.ndarray:
+    """The mask grown by two pixels into ink at least half as strong as its threshold (not into `kept_out`, if any):
     the faint edges of strokes, which make a faint digit whole and join a word's letters into one blob that
     reads as no digit rather than as 1s."""
     # Only around the ink: most frames hold a few digits in a small part of the frame.
     x, y, w, h = cv2.boundingRect(mask)
     x0, y0, x1, y1 = max(0, x - 2), max(0, y - 2), x + w + 2, y + h + 2
-    faint = cv2.subtract(_faint(ink[y0:y1, x0:x1], threshold), kept_out[y0:y1, x0:x1])
+    faint = _faint(ink[y0:y1, x0:x1], threshold)
+    if kept_out is not None:
+        faint = cv2.subtract(faint, kept_out[y0:y1, x0:x1])
     grown = mask[y0:y1, x0:x1]
     for _ in range(2):
         grown = cv2.bitwise_and(cv2.dilate(grown, np.ones((3, 3), np.uint8)), faint)
@@ -457,15 +459,18 @@ def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> Blobs
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return Blobs([], [], 0)
-    parent = hierarchy[0][:, 3]
-    rects = np.array([cv2.boundingRect(contour) for contour in contours])
-    x, y, w, h = rects.T
-    longest = int(np.maximum(w, h).max())
-    blobs = np.flatnonzero((parent < 0) & (h >= min_height) & (w * h >= min_area))
+    # (In plain Python: most frames have a few blobs, and numpy's cost per call would be most of this.)
+    rects = [cv2.boundingRect(contour) for contour in contours]
+    parents = hierarchy[0][:, 3].tolist()
+    longest = max(max(w, h) for _, _, w, h in rects)
+    blobs = [i for i, ((_, _, w, h), up) in enumerate(zip(rects, parents))
+             if up < 0 and h >= min_height and w * h >= min_area]
     # A frame's hole holds at least the smallest digit (three times the smallest blob); most frames have none.
-    holes = np.flatnonzero((parent >= 0) & (h >= 3 * min_height))
-    if not len(holes):
-        return Blobs(rects[blobs].tolist(), [], longest)
+    holes = [i for i, ((_, _, _, h), up) in enumerate(zip(rects, parents)) if up >= 0 and h >= 3 * min_height]
+    if not holes:
+        return Blobs([list(rects[i]) for i in blobs], [], longest)
+    parent, rects, blobs, holes = np.array(parents), np.array(rects), np.array(blobs, int), np.array(holes)
+    x, y, w, h = rects.T
     # A hole holds a blob when its box holds the blob's and the blob is not a speck in a digit's loop.
     holds = ((x[holes] <= x[blobs, None]) & (y[holes] <= y[blobs, None])
              & (x[holes] + w[holes] >= (x + w)[blobs, None]) & (y[holes] + h[holes] >= (y + h)[blobs, None])
