@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -469,23 +470,22 @@ def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> Blobs
     holes = [i for i, ((_, _, _, h), up) in enumerate(zip(rects, parents)) if up >= 0 and h >= 3 * min_height]
     if not holes:
         return Blobs([list(rects[i]) for i in blobs], [], longest)
-    parent, rects, blobs, holes = np.array(parents), np.array(rects), np.array(blobs, int), np.array(holes)
-    x, y, w, h = rects.T
+    x, y, w, h = np.array(rects).T
+    blob, hole = np.array(blobs, int)[:, None], np.array(holes)
     # A hole holds a blob when its box holds the blob's and the blob is not a speck in a digit's loop.
-    holds = ((x[holes] <= x[blobs, None]) & (y[holes] <= y[blobs, None])
-             & (x[holes] + w[holes] >= (x + w)[blobs, None]) & (y[holes] + h[holes] >= (y + h)[blobs, None])
-             & (h[blobs, None] >= 0.3 * h[holes]))
+    holding = ((x[hole] <= x[blob]) & (y[hole] <= y[blob]) & (x[hole] + w[hole] >= x[blob] + w[blob])
+               & (y[hole] + h[hole] >= y[blob] + h[blob]) & (h[blob] >= 0.3 * h[hole])).any(axis=0)
     # Or when it has two holes or more as high as nearly all of it: a comb's cells, or a box's with the digits
     # inside touching it (no digit has two such holes).
-    tall = holes[h[holes] >= 0.6 * h[parent[holes]]]
-    owners, counts = np.unique(parent[tall], return_counts=True)
-    frames = set(parent[holes[holds.any(axis=0)]]) | set(owners[counts >= 2])
+    tall = Counter(parents[i] for i in holes if rects[i][3] >= 0.6 * rects[parents[i]][3])
+    frames = {parents[i] for i, held in zip(holes, holding) if held} | {up for up, count in tall.items() if count >= 2}
     # One row of cells (a box, a comb) is returned; a frame of many rows (a puzzle, a table) has lines long
     # enough for the ruled-line search, which cuts none of them into pieces.
-    tallest = np.zeros(len(contours))
-    np.maximum.at(tallest, parent[holes], h[holes])
-    return Blobs([rects[i].tolist() for i in blobs if i not in frames],
-                 [rects[i].tolist() for i in frames if tallest[i] >= 0.5 * h[i]], longest)
+    tallest: dict[int, int] = {}
+    for i in holes:
+        tallest[parents[i]] = max(tallest.get(parents[i], 0), rects[i][3])
+    return Blobs([list(rects[i]) for i in blobs if i not in frames],
+                 [list(rects[i]) for i in frames if tallest[i] >= 0.5 * rects[i][3]], longest)
 
 
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
