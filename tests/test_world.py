@@ -277,6 +277,19 @@ def test_a_digit_cut_by_the_frames_edge_is_not_read_but_the_same_digit_inside_is
     assert len(boxes) == 1 and 495 < boxes[0][0] < 540 and 195 < boxes[0][1] < 240, boxes
 
 
+def test_a_whole_digit_near_the_frames_side_is_read(mnist):
+    """A digit whose ink ends 4 px from the frame's right side or bottom is whole: only ink at the side itself
+    is cut off (the soft edge of its strokes once reached the side's last 2 px, and the digit was dropped)."""
+    frame = np.full((480, 640), 215, np.uint8)
+    digit = 255 - cv2.resize(mnist.test.images[0], (70, 70), interpolation=cv2.INTER_CUBIC)
+    columns, rows = np.flatnonzero((digit < 128).any(axis=0)), np.flatnonzero((digit < 128).any(axis=1))
+    left, top = 635 - columns.max(), 475 - rows.max()
+    frame[200:270, left:] = np.minimum(frame[200:270, left:], digit[:, :640 - left])
+    frame[top:top + 70, 100:170] = np.minimum(frame[top:top + 70, 100:170], digit)
+    boxes = sorted(c.box for c in find_digits(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)) if c.split == 1)
+    assert len(boxes) == 2 and boxes[0][1] > 400 and boxes[1][0] > 580, boxes
+
+
 def test_ink_on_a_form_is_dark_though_its_dark_boxes_frame_light_cells(mnist):
     # Frames 1 and 14 of this footage were taken for light ink on dark paper (the cells between the boxes' lines).
     frames = [frame for frame, _ in render_frames(mnist.test, FootageOptions(condition="form", frames=16,
