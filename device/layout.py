@@ -37,21 +37,26 @@ def _ordered(points: np.ndarray) -> np.ndarray:
 class View:
     """A small, softened copy of a frame and its histogram: what the page and grid searches both read."""
     soft: np.ndarray
-    histogram: np.ndarray  # 256 pixel counts
+    below: np.ndarray  # per value 0..255, how many pixels are that bright or darker
+    summed: np.ndarray  # and the sum of their values
 
     @classmethod
     def of(cls, small: np.ndarray) -> "View":
         soft = cv2.GaussianBlur(small, (3, 3), 0)
-        return cls(soft, cv2.calcHist([soft], [0], None, [256], [0, 256]).ravel())
+        histogram = cv2.calcHist([soft], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+        return cls(soft, np.cumsum(histogram), np.cumsum(histogram * np.arange(256)))
 
     def percentile(self, share: float) -> int:
-        cumulative = np.cumsum(self.histogram)
-        return int(np.searchsorted(cumulative, share * cumulative[-1]))
+        return int(np.searchsorted(self.below, share * self.below[-1]))
+
+    def count(self, low: int, high: int) -> int:
+        """How many pixels are from `low` to `high` (inclusive)."""
+        return int(self.below[high] - (self.below[low - 1] if low else 0))
 
     def mean(self, low: int, high: int) -> float:
-        """The mean of the pixels from `low` to `high` (inclusive), from the histogram."""
-        counts = self.histogram[low:high + 1]
-        return float(np.dot(counts, np.arange(low, high + 1)) / max(1.0, counts.sum()))
+        """The mean of the pixels from `low` to `high` (inclusive)."""
+        total = self.summed[high] - (self.summed[low - 1] if low else 0)
+        return float(total / max(1, self.count(low, high)))
 
 
 def _meeting(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray | None:
@@ -181,7 +186,7 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     split, _ = cv2.threshold(soft, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     split = int(split)
     # Most frames show no desk: too little is dark, or it is not much darker than the paper. Both are cheap to see.
-    if view.histogram[split + 1:].sum() > max_area * soft.size:
+    if view.count(split + 1, 255) > max_area * soft.size:
         return None
     paper = view.mean(split + 1, 255)
     if view.mean(0, split) > contrast * paper:
