@@ -330,7 +330,9 @@ def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
                 y = min(ay, by)
                 boxes[i] = [ax, y, max(ax + aw, bx + bw) - ax, max(ay + ah, by + bh) - y]
                 del boxes[j]
-                i = 0  # the grown box may now reach boxes already passed
+                # The grown box may now join a box already passed: those reaching past its left side, the
+                # first of them to be looked at again (boxes are in x order, and the grown one kept its x).
+                i = next(k for k in range(i + 1) if boxes[k][0] + boxes[k][2] > ax)
                 break
         else:
             i += 1
