@@ -25,6 +25,7 @@ class DetectOptions:
     background_kernel: int = 41  # px; must exceed a stroke's width
     line_length: float = 0.25  # of the frame's larger side: straight ink this long is a ruled or grid line...
     line_thickness: float = 5.0  # ...if no thicker than this (px on average)
+    line_turn: float = 45.0  # degrees: the most a line may lie off level or plumb (45: at any angle)
     wide: float = 1.0  # width / height above which a blob may be several touching digits
     scale: float = 0.5  # blobs are found on the frame shrunk by this (4x fewer pixels); small ones are cut full size
     dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
@@ -202,7 +203,7 @@ def _ruled_lines(mask: np.ndarray, options: DetectOptions, scale: float, longest
     if longest < length:
         return None
     level = _level_lines(mask, length, thickness)
-    turned = _turned_lines(mask, level, length, thickness)
+    turned = _turned_lines(mask, level, length, thickness, options.line_turn)
     if level is None or turned is None:
         return level if turned is None else turned
     return cv2.bitwise_or(level, turned)
@@ -213,9 +214,24 @@ def _levelling(angle: float) -> float:
     return (angle + 45) % 90 - 45
 
 
-def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thickness: float) -> np.ndarray | None:
-    """Lines turned in the frame (a page or a puzzle lying askew), which the level search (that found `level`)
-    cannot see: blobs as long as a line are turned level by the angles of their strongest straight lines."""
+def _strongest_angles(blobs: np.ndarray, length: int, most: float) -> np.ndarray:
+    """The angles (radians) of the straight lines at least `length` long in a mask, strongest first: at most
+    `most` degrees off level or plumb (a Hough over those angles only: 30 of 180 costs a sixth)."""
+    if most >= 45:
+        found = cv2.HoughLines(blobs, 1, np.pi / 180, length)
+        return np.empty(0) if found is None else found[:, 0, 1]
+    turn, step = np.radians(round(most)), np.pi / 180
+    found = [cv2.HoughLinesWithAccumulator(blobs, 1, step, length, min_theta=low, max_theta=high)
+             for low, high in ((0, turn), (np.pi / 2 - turn, np.pi / 2 + turn), (np.pi - turn, np.pi - step / 2))]
+    lines = np.concatenate([f.reshape(-1, 3) for f in found if f is not None] or [np.empty((0, 3))])
+    return lines[np.argsort(-lines[:, 2], kind="stable"), 1]
+
+
+def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thickness: float,
+                  most: float) -> np.ndarray | None:
+    """Lines turned in the frame (a page or a puzzle lying askew, at most `most` degrees), which the level search
+    (that found `level`) cannot see: blobs as long as a line are turned level by the angles of their strongest
+    straight lines."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     long = 1 + np.flatnonzero(np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= length)
     is_long = np.zeros(count, np.uint8)
@@ -225,12 +241,9 @@ def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thick
     # The turned lines' angles are taken from the whole blobs: the level lines cut turned ones into short pieces.
     if level is not None and cv2.countNonZero(cv2.subtract(blobs, level)) < 0.15 * cv2.countNonZero(blobs):
         return None
-    found = cv2.HoughLines(blobs, 1, np.pi / 180, length)
-    if found is None:
-        return None
     # Seen from the side, a grid's two families of lines are not square to each other: up to two turns.
     angles: list[float] = []
-    for theta in found[:30, 0, 1]:
+    for theta in _strongest_angles(blobs, length, most)[:30]:
         angle = _levelling(np.degrees(theta))
         if all(abs(angle - other) > 5 for other in angles):
             angles.append(angle)
@@ -511,7 +524,10 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         front, back = frontal(gray, grid)
         # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines);
         # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
-        inside = _candidates(front, replace(options, line_thickness=max(front.shape) / 40, pages=False), back=back)
+        # Its lines lie nearly level and plumb there (up to the error of corners found at quarter size, and a
+        # lens' bending): the turned search spans 15 degrees, not all of them.
+        inside = _candidates(front, replace(options, line_thickness=max(front.shape) / 40, line_turn=15, pages=False),
+                             back=back)
         rest, half = _painted_over(rest, grid), None
     outside = _candidates(rest, options, half if options.scale == 0.5 else None, 0.0 if page is None else page.turn)
     groups = 1 + max((c.group for c in inside), default=-1)
