@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgedigits.data import Dataset
-from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _unframed, find_digits, find_frame_grid,
+from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _strongest_angles, _unframed, find_digits, find_frame_grid,
                                      ink_map)
 from edgedigits.device.layout import View, _turn, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
@@ -256,6 +256,22 @@ def test_digits_on_ruled_lines_turned_in_the_frame_stand_free(mnist):
         assert any(abs(x + w / 2 - cx) < 12 and abs(y + h / 2 - cy) < 12 and max(w, h) < 70
                    for x, y, w, h in boxes), ((cx, cy), boxes)
     assert all(max(w, h) < 70 for _, _, w, h in boxes), boxes
+
+
+def test_a_search_for_lines_near_level_finds_the_full_search_s_lines_there_and_no_others():
+    """A grid's front view searches 15 degrees either side of level and plumb: the lines there come out at the
+    angles the search over all angles finds, the strongest first, and a line turned 30 degrees does not."""
+    mask = np.zeros((400, 400), np.uint8)
+    for angle, offset in ((8, 0), (-6, 60), (30, -60), (95, 0)):
+        direction = np.array([np.cos(np.radians(angle)), -np.sin(np.radians(angle))])
+        ends = [np.int32(np.round((200, 200 + offset) + s * direction)) for s in (-300, 300)]
+        cv2.line(mask, tuple(map(int, ends[0])), tuple(map(int, ends[1])), 255, 3)
+    everywhere = np.degrees(_strongest_angles(mask, 150, 45))
+    near_level = np.degrees(_strongest_angles(mask, 150, 15))
+    off = np.minimum(everywhere % 90, 90 - everywhere % 90)
+    assert off.max() > 25 and near_level.size
+    assert set(np.round(near_level)) == set(np.round(everywhere[off <= 15]))
+    assert round(near_level[0]) == round(everywhere[off <= 15][0])
 
 
 def test_a_words_letters_join_into_one_blob_not_a_row_of_bars(mnist):
