@@ -366,7 +366,8 @@ def parser() -> argparse.ArgumentParser:
                                "video file, an image file or a folder of images")
     camera_parent.add_argument("--model", type=Path, help="a .tflite/.onnx file or an export folder (default: "
                                "artifacts/live, which `make demo` trains, else ~/edgedigits/current on a device)")
-    camera_parent.add_argument("--min-score", type=float, default=0.9, help="report digits scored at least this; "
+    camera_parent.add_argument("--min-score", type=float, default=0.9, help="report digits scored at least this "
+                               "(0.1 less in a frame with no words in view, for a model with a 'not a digit' class); "
                                "lower finds more faint digits and more non-digits")
     camera_parent.add_argument("--steady", action="store_true", help="keep a digit only if 6 slightly moved "
                                "copies of it score too: rejects most letters and scribbles, 6x the inference")
