@@ -112,6 +112,24 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     assert read() == whole
 
 
+def test_on_a_page_of_words_a_blob_read_as_no_digit_stays_whole():
+    """A blob read whole as "not a digit" whose parts read as sure digits is two touching digits among
+    numbers, but a word whose letters look like digits (an m as 177) where most readings are words."""
+    blank = np.zeros((28, 28), np.uint8)
+
+    def page(words: int) -> list[tuple[int, int, int, int]]:
+        candidates, surest, labels = [], [], []
+        for k in range(1 + words):  # a blob that splits into a 4 and a 0 (read whole as N), then words
+            x = 100 * k
+            candidates += [Candidate((x, 0, 40, 20), blank, k, 1), Candidate((x, 0, 20, 20), blank, k, 2),
+                           Candidate((x + 20, 0, 20, 20), blank, k, 2)]
+            surest += [0.99, 0.99, 0.99] if k == 0 else [0.99, 0.99, 0.5]
+            labels += ["N", "4", "0"] if k == 0 else ["N", "N", "N"]
+        return [candidates[i].box for i in choose_reading(candidates, surest, labels)]
+    assert page(words=1)[:2] == [(0, 0, 20, 20), (20, 0, 20, 20)]
+    assert page(words=3)[0] == (0, 0, 40, 20)
+
+
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation of two digits blurred a little, so a one-pixel shift of a thin stroke does not count."""
     a, b = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.5).ravel() for x in (a, b))
