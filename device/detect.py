@@ -665,36 +665,43 @@ def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: floa
 def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels: Sequence[str] | None = None,
                    sure: float = 0.97) -> list[int]:
     """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
-    weakest digit the classifier is surest of (`surest`: each candidate's top score, `labels` its class). A
-    blob read whole as no digit is read split when its parts are digits, each at least `sure` but one at most,
-    which is likely (as with_neighbours reads a number), and not all 1s (a serif m's stems): the "not a digit"
-    class learnt merged digits, and touching digits that split into sure ones are a number more often than a word.
-    On a page of words (most readings, and at least 3, no digit) a blob read whole as no digit stays whole."""
-    groups: dict[int, dict[int, list[int]]] = {}
+    weakest digit the classifier is surest of (`surest`: each candidate's top score, `labels` its class), as
+    _blob_reading tells. On a page of words (most readings, and at least 3, no digit) a blob read whole as no
+    digit stays whole: a word's letters split apart read as digits (an m as 177, an n's stem as 7)."""
+    groups: dict[int, dict[int, list[int]]] = {}  # blob: its readings (split: the candidates)
     for i, c in enumerate(candidates):
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
+    chosen = {group: _blob_reading(options, surest, labels, sure, False) for group, options in groups.items()}
+    if labels is not None:
+        unread = sum(labels[i] == NOT_A_DIGIT for group, split in chosen.items() for i in groups[group][split])
+        if unread >= 3 and 2 * unread >= sum(chosen.values()):
+            chosen.update({group: 1 for group, options in groups.items()
+                           if 1 in options and labels[options[1][0]] == NOT_A_DIGIT})
+        else:
+            chosen = {group: _blob_reading(options, surest, labels, sure, True) for group, options in groups.items()}
+    picked = [i for group, split in chosen.items() for i in groups[group][split]]
+    boxes = [candidates[i].box for i in picked]
+    return [i for _, i in sorted(zip(((y // max(1, h), x) for x, y, _, h in boxes), picked))]
 
+
+def _blob_reading(options: dict[int, list[int]], surest: Sequence[float], labels: Sequence[str] | None,
+                  sure: float, among_numbers: bool) -> int:
+    """The reading (split) of one blob whose weakest part is surest. A blob read whole as no digit is read split
+    when its parts are digits, each at least `sure` but one at most, which is likely (as with_neighbours reads a
+    number), and not all 1s (a serif m's stems): the "not a digit" class learnt merged digits, and touching digits
+    that split into sure ones are a number more often than a word. `among_numbers` (no page of words): then a split
+    that leaves a part no digit gives way to such a split too (an 8 and a 9 run together read N beside a 3)."""
     def digits(members: list[int]) -> bool:
         weak = [i for i in members if surest[i] < sure]
         return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
             likely(labels[i], surest[i]) for i in weak) and any(labels[i] != "1" for i in members)
-    chosen: dict[int, int] = {}  # blob (group): the reading (split) chosen
-    for group, options in groups.items():
-        confidence = {split: min(surest[i] for i in members) for split, members in options.items()
-                      if len(members) == split}
-        if labels is not None and 1 in confidence and labels[options[1][0]] == NOT_A_DIGIT and any(
-                split > 1 and digits(options[split]) for split in confidence):
-            del confidence[1]
-        chosen[group] = max(confidence, key=lambda split: (confidence[split], -split))
-    if labels is not None:
-        words = {group for group, options in groups.items() if 1 in options and labels[options[1][0]] == NOT_A_DIGIT}
-        unread = sum(labels[i] == NOT_A_DIGIT for group, split in chosen.items() for i in groups[group][split])
-        # A word's letters split apart are read as digits (an m as 177, an n's stem as 7); merged digits are rare there.
-        if unread >= 3 and 2 * unread >= sum(chosen.values()):
-            chosen.update({group: 1 for group in words})
-    picked = [i for group, split in chosen.items() for i in groups[group][split]]
-    boxes = [candidates[i].box for i in picked]
-    return [i for _, i in sorted(zip(((y // max(1, h), x) for x, y, _, h in boxes), picked))]
+    confidence = {split: min(surest[i] for i in members) for split, members in options.items()
+                  if len(members) == split}
+    if labels is not None and any(split > 1 and digits(options[split]) for split in confidence):
+        unread = [split for split in confidence if any(labels[i] == NOT_A_DIGIT for i in options[split])]
+        for split in unread if among_numbers else [1] if 1 in unread else []:
+            del confidence[split]
+    return max(confidence, key=lambda split: (confidence[split], -split))
 
 
 def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:

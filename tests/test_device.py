@@ -130,6 +130,18 @@ def test_on_a_page_of_words_a_blob_read_as_no_digit_stays_whole():
     assert page(words=3)[0] == (0, 0, 40, 20)
 
 
+def test_among_numbers_a_split_that_leaves_a_part_no_digit_gives_way_to_one_into_digits():
+    """893 run together: split in two, an N (the 8 and 9) and a sure 3; in three, a sure 8, a likely 9 and a 3.
+    The surer weakest part picks the first; among numbers, the digits win."""
+    blank = np.zeros((28, 28), np.uint8)
+    boxes = [(0, 0, 60, 20), (0, 0, 40, 20), (40, 0, 20, 20), (0, 0, 20, 20), (20, 0, 20, 20), (40, 0, 20, 20)]
+    candidates = [Candidate(box, blank, 0, split) for box, split in zip(boxes, (1, 2, 2, 3, 3, 3))]
+    surest, labels = [0.95, 1.0, 1.0, 1.0, 0.8, 1.0], ["N", "N", "3", "8", "9", "3"]
+    assert [candidates[i].box for i in choose_reading(candidates, surest, labels)] == boxes[3:]
+    labels[4] = "N"  # no split into digits: the surest reading stands
+    assert [candidates[i].box for i in choose_reading(candidates, surest, labels)] == boxes[1:3]
+
+
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation of two digits blurred a little, so a one-pixel shift of a thin stroke does not count."""
     a, b = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.5).ravel() for x in (a, b))
