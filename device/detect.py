@@ -12,7 +12,7 @@ import numpy as np
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.layout import Grid, Page, View, find_grid, find_page, frontal, paper_tone
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
-from edgedigits.device.numbers import likely
+from edgedigits.device.numbers import likely, page_of_words
 
 UNTURNED = 3.0  # degrees: a page turned less is read as it lies (turning crops back would only blur them)
 
@@ -673,8 +673,7 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
         groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
     chosen = {group: _blob_reading(options, surest, labels, sure, False) for group, options in groups.items()}
     if labels is not None:
-        unread = sum(labels[i] == NOT_A_DIGIT for group, split in chosen.items() for i in groups[group][split])
-        if unread >= 3 and 2 * unread >= sum(chosen.values()):
+        if page_of_words([labels[i] for group, split in chosen.items() for i in groups[group][split]]):
             chosen.update({group: 1 for group, options in groups.items()
                            if 1 in options and labels[options[1][0]] == NOT_A_DIGIT})
         else:

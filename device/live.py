@@ -16,7 +16,7 @@ import numpy as np
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
-from edgedigits.device.numbers import group_numbers, with_neighbours, without_stems
+from edgedigits.device.numbers import group_numbers, page_of_words, with_neighbours, without_stems
 from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
@@ -164,13 +164,13 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         names = [model.classes[label] for label in labels]
         readings = choose_reading(candidates, surest, names)
         found = [{"box": list(candidates[i].box), "label": names[i], "score": round(surest[i], 4)} for i in readings]
-        knows_n = NOT_A_DIGIT in model.classes
-        wordless = knows_n and sum(names[i] == NOT_A_DIGIT for i in readings) <= 1
-        needed = min_score - WORDLESS_EASING if wordless else min_score
+        read, knows_n = [names[i] for i in readings], NOT_A_DIGIT in model.classes
+        needed = min_score - WORDLESS_EASING if knows_n and read.count(NOT_A_DIGIT) <= 1 else min_score
         sure = [surest[i] >= needed and names[i] != NOT_A_DIGIT for i in readings]
         # Only a model that knows "not a digit" can hold a reading likely a digit (to one without, all are).
         digit = with_neighbours(found, sure) if knows_n else sure
-        digits = without_stems([f for f, d in zip(found, digit) if d], [f for f, d in zip(found, digit) if not d])
+        digits = without_stems([f for f, d in zip(found, digit) if d], [f for f, d in zip(found, digit) if not d],
+                               words=page_of_words(read))
     done = time.perf_counter()
     return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
                             "total": (done - start) * 1000}, len(readings) - len(digits))

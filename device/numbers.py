@@ -1,6 +1,8 @@
 """Numbers: digits that stand together in a line of writing, read left to right."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from edgedigits.data import NOT_A_DIGIT
 
 GAP = 0.8  # of the digits' height: a wider gap between two digits of a line starts a new number
@@ -35,12 +37,19 @@ def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
             for r, digit in zip(readings, sure)]
 
 
-def without_stems(digits: list[dict], unread: list[dict]) -> list[dict]:
+def page_of_words(labels: Sequence[str]) -> bool:
+    """Whether a frame's readings (their labels) are a page of words: most of them, and at least 3, no digit."""
+    unread = sum(label == NOT_A_DIGIT for label in labels)
+    return unread >= 3 and 2 * unread >= len(labels)
+
+
+def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -> list[dict]:
     """The digits but the 1s that stand in a word: as close to a blob of their line that is no digit (`unread`)
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
-    two sides, a row of l's)."""
+    two sides, a row of l's). On a page of words (`words`), any digit standing so is a letter (an A read as 4)."""
     while True:
-        stems = [d for d in digits if d["label"] == "1" and any(_beside(d, other, WORD_GAP) for other in unread)]
+        stems = [d for d in digits if (words or d["label"] == "1")
+                 and any(_beside(d, other, WORD_GAP) for other in unread)]
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems

@@ -17,7 +17,7 @@ from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _st
 from edgedigits.device.layout import View, _turn, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.normalize import normalize_crop
-from edgedigits.device.numbers import group_numbers, with_neighbours, without_stems
+from edgedigits.device.numbers import group_numbers, page_of_words, with_neighbours, without_stems
 from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
 from edgedigits.footage import FootageOptions, Score, iou, render_frames, render_video, score_frame
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
@@ -384,6 +384,12 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     # A 1 as close to such a stem is a stem too: a serif "HH" whose bars broke is four of them beside its word.
     stems = [box(600 + 14 * k, "1") for k in range(4)]
     assert without_stems(stems + digits, letters + [box(656, "N")]) == without_stems(digits, letters)
+    # On a page of words (most readings, and at least 3, no digit) any digit standing in a word is a letter (an
+    # A read as 4); elsewhere only 1s are.
+    four = box(100 + 18 + 3, "4")
+    assert without_stems([four], letters) == [four] and without_stems([four], letters, words=True) == []
+    assert page_of_words(["N", "N", "N", "4", "1"]) and not page_of_words(["N", "N", "4", "4", "1"])
+    assert not page_of_words(["N", "N"])
     # Read from a page in a serif font, the words give the trained reader's 1s and the rule takes them out.
     font = Renderer(next(path for path in font_files() if path.name == "DejaVuSerif.ttf"), 30)
     page = np.full((480, 640, 3), 235, np.uint8)
@@ -394,7 +400,7 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     model = load_model(quick_world)
     rows = lambda: [d["box"][1] // 80 for d in read_digits(page, model, 0.9).digits if d["label"] == "1"]
     kept = rows()
-    monkeypatch.setattr("edgedigits.device.live.without_stems", lambda digits, unread: digits)
+    monkeypatch.setattr("edgedigits.device.live.without_stems", lambda digits, unread, words=False: digits)
     unruled = rows()
     assert 3 in kept and len(kept) <= len(unruled) - 2, (kept, unruled)
 
