@@ -7,6 +7,7 @@ from edgedigits.data import NOT_A_DIGIT
 
 GAP = 0.8  # of the digits' height: a wider gap between two digits of a line starts a new number
 WORD_GAP = 0.3  # of their height: letters of a word stand closer
+WORDS_GAP = 0.5  # on a page of words, where letters broken in pieces and italic ones stand wider apart
 LIKELY = 0.5  # a reading's score above which the model holds it more likely that digit than anything else
 
 
@@ -46,10 +47,11 @@ def page_of_words(labels: Sequence[str]) -> bool:
 def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -> list[dict]:
     """The digits but the 1s that stand in a word: as close to a blob of their line that is no digit (`unread`)
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
-    two sides, a row of l's). On a page of words (`words`), any digit standing so is a letter (an A read as 4)."""
+    two sides, a row of l's). On a page of words (`words`), any digit standing so, or up to WORDS_GAP apart, is a
+    letter (an A read as 4, the stroke of a broken U as 1)."""
     while True:
         stems = [d for d in digits if (words or d["label"] == "1")
-                 and any(_beside(d, other, WORD_GAP) for other in unread)]
+                 and any(_beside(d, other, WORDS_GAP if words else WORD_GAP) for other in unread)]
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems

@@ -386,8 +386,9 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     assert without_stems(stems + digits, letters + [box(656, "N")]) == without_stems(digits, letters)
     # On a page of words (most readings, and at least 3, no digit) any digit standing in a word is a letter (an
     # A read as 4); elsewhere only 1s are.
-    four = box(100 + 18 + 3, "4")
+    four, apart = box(100 + 18 + 3, "4"), box(100 + 18 + 10, "1")  # a 1 0.42 of its height from the word
     assert without_stems([four], letters) == [four] and without_stems([four], letters, words=True) == []
+    assert without_stems([apart], letters, words=True) == [] and without_stems([apart], letters) == [apart]
     assert page_of_words(["N", "N", "N", "4", "1"]) and not page_of_words(["N", "N", "4", "4", "1"])
     assert not page_of_words(["N", "N"])
     # Read from a page in a serif font, the words give the trained reader's 1s and the rule takes them out.
