@@ -1,11 +1,16 @@
 """edgedigits: handwritten-digit classifiers from a workstation to an edge camera."""
 import os
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("edgedigits")
-except PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "unknown"
+
+def __getattr__(name: str) -> str:
+    """`__version__`, looked up when asked for: importlib.metadata costs every start of the CLI ~35 ms."""
+    if name != "__version__":
+        raise AttributeError(f"module 'edgedigits' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("edgedigits")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 # Image files by suffix, everywhere images are read from a folder: those cv2.imread decodes.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
