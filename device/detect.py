@@ -698,7 +698,7 @@ def _blob_reading(options: dict[int, list[int]], surest: Sequence[float], labels
                   if len(members) == split}
     if labels is not None and any(split > 1 and digits(options[split]) for split in confidence):
         unread = [split for split in confidence if any(labels[i] == NOT_A_DIGIT for i in options[split])]
-        for split in unread if among_numbers else [1] if 1 in unread else []:
+        for split in unread if among_numbers else [split for split in unread if split == 1]:
             del confidence[split]
     return max(confidence, key=lambda split: (confidence[split], -split))
 

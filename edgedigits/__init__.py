@@ -3,7 +3,7 @@ import os
 
 
 def __getattr__(name: str) -> str:
-    """`__version__`, looked up when asked for: importlib.metadata costs every start of the CLI ~35 ms."""
+    """`__version__`, looked up when asked for: importlib.metadata cost every start of the CLI ~20 ms."""
     if name != "__version__":
         raise AttributeError(f"module 'edgedigits' has no attribute {name!r}")
     from importlib.metadata import PackageNotFoundError, version
