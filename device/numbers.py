@@ -49,9 +49,9 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
     two sides, a row of l's). On a page of words (`words`), any digit standing so, or up to WORDS_GAP apart, is a
     letter (an A read as 4, the stroke of a broken U as 1)."""
+    gap = WORDS_GAP if words else WORD_GAP
     while True:
-        stems = [d for d in digits if (words or d["label"] == "1")
-                 and any(_beside(d, other, WORDS_GAP if words else WORD_GAP) for other in unread)]
+        stems = [d for d in digits if (words or d["label"] == "1") and any(_beside(d, other, gap) for other in unread)]
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems

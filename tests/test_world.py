@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edgedigits.data import Dataset
-from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _strongest_angles, _unframed, find_digits, find_frame_grid,
-                                     ink_map)
+from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _strongest_angles, _unframed, find_digits,
+                                     find_frame_grid, ink_map)
 from edgedigits.device.layout import View, _turn, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.normalize import normalize_crop
