@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -217,15 +218,22 @@ def test_status_tells_a_source_that_ended_or_failed(mnist, quick_export, tmp_pat
         assert _get(base + "/api/predict", b"x")[0] == 400  # the REST side still serves
 
 
+def _processes(pid: int) -> list[int]:
+    """A process and its descendants (the server and its prediction workers)."""
+    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    return [pid] + [p for child in children for p in _processes(child)]
+
+
 def _rss_kb(pid: int) -> int:
-    return int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                    if line.startswith("VmRSS")).split()[1])
+    return sum(int(next(line for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                        if line.startswith("VmRSS")).split()[1]) for p in _processes(pid))
 
 
 def test_four_viewers_and_hundreds_of_predicts_at_once(long_video, quick_export, page_png):
     with server(long_video, quick_export) as (base, process):
-        for _ in range(20):  # warm up: allocations of the first requests are not growth
-            _get(base + "/api/predict", page_png)
+        with ThreadPoolExecutor(max_workers=8) as pool:  # warm up every worker: first allocations are not growth
+            assert set(pool.map(lambda _: _get(base + "/api/predict", page_png)[0], range(40))) == {200}
         before = _rss_kb(process.pid)
         frames, errors, stop = [0] * 4, [], threading.Event()
 
@@ -251,3 +259,19 @@ def test_four_viewers_and_hundreds_of_predicts_at_once(long_video, quick_export,
     assert statuses == [200] * 300 and not errors
     assert viewing == 4 and min(frames) >= 5 and max(frames) - min(frames) <= 0.3 * max(frames), frames
     assert after - before < 40_000, f"RSS grew from {before} kB to {after} kB"
+
+
+def test_predictions_run_in_worker_processes_and_a_killed_one_is_replaced(long_video, quick_export, page_png):
+    with server(long_video, quick_export) as (base, process):
+        assert _get(base + "/api/predict", page_png)[0] == 200
+        workers = _processes(process.pid)[1:]
+        assert workers, "no prediction worker process"
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        time.sleep(0.5)
+        status, body = _get(base + "/api/predict", page_png)
+        assert status == 503 and "workers restarted" in json.loads(body)["error"]
+        status, body = _get(base + "/api/predict", page_png)
+        assert status == 200 and _labels(body) == ["7", "2", "1"] and process.poll() is None
+        assert not set(workers) & set(_processes(process.pid))
+    assert process.returncode == -signal.SIGTERM or process.returncode == 0
