@@ -159,7 +159,10 @@ def first_convolution(model: onnx.ModelProto) -> str:
 
 def to_onnx_int8(float_model: bytes, calibration: np.ndarray, recipe: OnnxQuant = OnnxQuant()) -> tuple[bytes, InputSpec]:
     """Static int8 ONNX (per-channel int8 weights) taking integer pixels (float ones when the first convolution
-    stays float), and its input spec."""
+    stays float), and its input spec. Weights next to uint8 activations keep 7 bits: x86 CPUs without VNNI
+    multiply u8 by s8 in 16-bit sums that saturate (ONNX Runtime's quantization guide), and the model then
+    agrees with float less on them than elsewhere (conv_net, 10,000 test images, AVX2 AMD EPYC: 0.9964, with
+    7-bit weights 0.9996)."""
     recipe.validated()
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared, quantized = (Path(tmp) / n for n in ("float.onnx", "prepared.onnx", "int8.onnx"))
@@ -169,5 +172,5 @@ def to_onnx_int8(float_model: bytes, calibration: np.ndarray, recipe: OnnxQuant 
         quantize_static(str(prepared), str(quantized), _Reader(calibration), quant_format=FORMATS[recipe.form],
                         activation_type=ACTIVATIONS[recipe.types], weight_type=QuantType.QInt8,
                         per_channel=recipe.per_channel, nodes_to_exclude=kept_float,
-                        calibrate_method=METHODS[recipe.method])
+                        calibrate_method=METHODS[recipe.method], reduce_range=recipe.types == "u8s8")
         return integer_input(quantized.read_bytes())
