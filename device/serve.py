@@ -329,6 +329,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 def make_app(options: ServeOptions) -> web.Application:
     """The application, with the models loaded and the live loop ready to start with the server."""
+    if options.workers < 1 or options.threads < 1:
+        raise EdgeDigitsError("--workers and --threads must be at least 1")
     token = options.token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(options.host) and not token:
         raise EdgeDigitsError(f"--host {options.host} is reachable from other machines: give --token (or set "

@@ -268,12 +268,14 @@ def cmd_serve(args) -> int:
         from edgedigits.device.serve import ServeOptions, serve
     except ImportError:
         raise EdgeDigitsError("serve needs aiohttp: pip install 'edgedigits[serve]'") from None
+    from dataclasses import replace
     from edgedigits.device.sources import SourceOptions
     capture = SourceOptions(width=args.width, height=args.height, fps=args.fps, warmup=args.warmup,
                             reconnects=args.reconnects, realtime=True)
-    serve(ServeOptions(source=args.source, model=args.model, host=args.host, port=args.port, token=args.token,
-                       min_score=args.min_score, steady=args.steady, threads=args.threads,
-                       accelerator=_accelerator(args.edgetpu), capture=capture))
+    options = ServeOptions(source=args.source, model=args.model, host=args.host, port=args.port, token=args.token,
+                           min_score=args.min_score, steady=args.steady, threads=args.threads,
+                           accelerator=_accelerator(args.edgetpu), capture=capture)
+    serve(options if args.workers is None else replace(options, workers=args.workers))
     return 0
 
 
@@ -395,6 +397,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; other than loopback needs --token")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--token", help="required on every request but /healthz (or set EDGEDIGITS_TOKEN)")
+    p.add_argument("--workers", type=int, help="predictions read at once, each in a process of ~60 MB with its own "
+                   "model (default: one per core, at most 4)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bundle", parents=[data_parent], help="one checked .tar.gz of a model for a device")

@@ -159,6 +159,8 @@ def test_bad_requests_get_one_line_json_errors_and_serving_goes_on(long_video, q
         assert status == 200 and _labels(body) == ["7", "2", "1"] and process.poll() is None
     assert_one_line_error(cli("serve", "--source", long_video, "--model", quick_export, "--host", "0.0.0.0"),
                           "give --token")
+    assert_one_line_error(cli("serve", "--source", long_video, "--model", quick_export, "--workers", "0"),
+                          "--workers and --threads must be at least 1")
 
 
 def _metrics(base: str, auth: dict) -> dict[str, float]:
