@@ -310,12 +310,15 @@ async def predict(request: web.Request) -> web.Response:
     if app["pending"] >= options.max_pending:
         return _error(503, f"busy: {app['pending']} predictions pending, try again")
     app["pending"] += 1
+    workers = app["workers"]
     try:
         data = await _image_bytes(request)
         reading = await asyncio.get_running_loop().run_in_executor(
-            app["workers"], _predict_image, data, options.min_score, options.steady)
-    except BrokenExecutor:  # a worker was killed (out of memory, say): the next request gets fresh ones
-        app["workers"] = _workers(options, app["live"].model)
+            workers, _predict_image, data, options.min_score, options.steady)
+    except BrokenExecutor:  # a worker was killed (out of memory, say): the next requests get fresh ones
+        if app["workers"] is workers:  # (once, whatever the number of requests the broken pool held)
+            workers.shutdown(wait=False)
+            app["workers"] = _workers(options, app["live"].model)
         return _error(503, "the prediction worker stopped; workers restarted, try again")
     finally:
         app["pending"] -= 1
