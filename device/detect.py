@@ -31,6 +31,9 @@ class DetectOptions:
     dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
     grids: bool = True  # look for a printed grid or table and read it from the front
     pages: bool = True  # look for a page's edge against a darker desk, and read the page only
+    faint_lines: bool = False  # look for lines at half the ink's threshold too (in a grid's front view)
+    largest: int = 1280  # px: a larger image (a phone's photo) is read shrunk to this longer side: its strokes and
+    # letters would be thicker and taller than the sizes above expect
 
 
 @dataclass(slots=True)
@@ -154,7 +157,15 @@ def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: f
         _, mask = cv2.threshold(ink, second, 255, cv2.THRESH_BINARY)
         more = _ruled_lines(mask, options, scale)
         lines = lines if more is None else cv2.bitwise_or(lines, more)
-    return _without(mask, lines, (7, 3))
+    faint = _faint_lines(ink, threshold, options, scale) if options.faint_lines else None
+    return _without(mask, lines if faint is None else cv2.bitwise_or(lines, faint), (7, 3))
+
+
+def _faint_lines(ink: np.ndarray, threshold: float, options: DetectOptions, scale: float) -> np.ndarray | None:
+    """The level and plumb lines of a grid's front view at half the threshold: a thin line (faint, or bent by the
+    lens) breaks up at the threshold into pieces shorter than a line, which join the digits above and below."""
+    length = max(15, int(max(ink.shape) * options.line_length))
+    return _level_lines(_faint(ink, threshold), length, options.line_thickness * scale)
 
 
 def _faint(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -509,6 +520,8 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     table) is read from the front, its lines taken out; the rest of the frame as it is."""
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
+    if max(frame.shape[:2]) > options.largest:
+        return _shrunk(frame, options)
     gray = _gray(frame)
     half = _half(gray)
     view = View.of(_half(half))
@@ -526,14 +539,26 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
         # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
         # Its lines lie nearly level and plumb there (up to the error of corners found at quarter size, and a
         # lens' bending): the turned search spans 15 degrees, not all of them.
-        inside = _candidates(front, replace(options, line_thickness=max(front.shape) / 40, line_turn=15, pages=False),
-                             back=back)
+        front_options = replace(options, line_thickness=max(front.shape) / 40, line_turn=15, pages=False,
+                                faint_lines=True)
+        inside = _candidates(front, front_options, back=back)
         rest, half = _painted_over(rest, grid), None
     outside = _candidates(rest, options, half if options.scale == 0.5 else None, 0.0 if page is None else page.turn)
     groups = 1 + max((c.group for c in inside), default=-1)
     for candidate in outside:
         candidate.group += groups
     return inside + outside
+
+
+def _shrunk(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
+    """The candidates of a frame too large to read as it is, found on it shrunk to `options.largest`."""
+    height, width = frame.shape[:2]
+    shrink = options.largest / max(height, width)
+    size = (min(options.largest, round(width * shrink)), min(options.largest, round(height * shrink)))
+    found = find_digits(cv2.resize(_gray(frame), size, interpolation=cv2.INTER_AREA), options)
+    for candidate in found:
+        candidate.box = tuple(round(v / shrink) for v in candidate.box)
+    return found
 
 
 def _grid(view: View) -> Grid | None:
