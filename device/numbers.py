@@ -44,14 +44,37 @@ def page_of_words(labels: Sequence[str]) -> bool:
     return unread >= 3 and 2 * unread >= len(labels)
 
 
+def _lines(readings: list[dict]) -> list[list[dict]]:
+    """Readings chained into lines of writing: each at most GAP of their height beside another of its line."""
+    readings = sorted(readings, key=lambda r: r["box"][0])
+    line = list(range(len(readings)))  # each reading's line, as the index of a reading in it (union-find)
+
+    def first(i: int) -> int:
+        while line[i] != i:
+            line[i] = i = line[line[i]]
+        return i
+    for i, (ax, _, aw, ah) in enumerate(r["box"] for r in readings):
+        for j in range(i + 1, len(readings)):
+            if readings[j]["box"][0] - (ax + aw) > 1.6 * GAP * ah:  # (a taller neighbour is no taller than 1.6x)
+                break
+            if _beside(readings[i], readings[j], GAP):
+                line[first(j)] = first(i)
+    lines: dict[int, list[dict]] = {}
+    for i, reading in enumerate(readings):
+        lines.setdefault(first(i), []).append(reading)
+    return list(lines.values())
+
+
 def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -> list[dict]:
     """The digits but the 1s that stand in a word: as close to a blob of their line that is no digit (`unread`)
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
-    two sides, a row of l's). On a page of words (`words`), any digit standing so, or up to WORDS_GAP apart, is a
-    letter (an A read as 4, the stroke of a broken U as 1)."""
-    gap = WORDS_GAP if words else WORD_GAP
+    two sides, a row of l's). On a page of words (`words`), or in a line of words (a heading above a puzzle), any
+    digit standing so, or up to WORDS_GAP apart, is a letter (an A read as 4, the stroke of a broken U as 1)."""
+    in_words = {id(d) for line in ([digits] if words else _lines(digits + unread))
+                if words or page_of_words([r["label"] for r in line]) for d in line}
     while True:
-        stems = [d for d in digits if (words or d["label"] == "1") and any(_beside(d, other, gap) for other in unread)]
+        stems = [d for d in digits if (id(d) in in_words or d["label"] == "1")
+                 and any(_beside(d, other, WORDS_GAP if id(d) in in_words else WORD_GAP) for other in unread)]
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems

@@ -394,6 +394,13 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     assert without_stems([apart], letters, words=True) == [] and without_stems([apart], letters) == [apart]
     assert page_of_words(["N", "N", "N", "4", "1"]) and not page_of_words(["N", "N", "4", "4", "1"])
     assert not page_of_words(["N", "N"])
+    # So is any digit standing in a line of words, whatever the rest of the frame holds (a heading over a puzzle
+    # whose digits outnumber its words: an s read as 5, an o as 0); a line of two words is no line of words.
+    heading = [box(100, "N"), box(121, "5"), box(139 + 3, "0"), box(170, "N"), box(200, "N"), box(228, "9")]
+    puzzle = [{**box(100 + 40 * k, "7"), "box": [100 + 40 * k, 150, 18, 24]} for k in range(9)]
+    kept = without_stems([d for d in heading + puzzle if d["label"] != "N"], [d for d in heading if d["label"] == "N"])
+    assert kept == puzzle
+    assert without_stems([heading[1]], [heading[0], box(142, "N")]) == [heading[1]]
     # Read from a page in a serif font, the words give the trained reader's 1s and the rule takes them out.
     font = Renderer(next(path for path in font_files() if path.name == "DejaVuSerif.ttf"), 30)
     page = np.full((480, 640, 3), 235, np.uint8)
