@@ -6,7 +6,7 @@ Two scores: labels per photo (the digits read against the photo's true digits, l
 README suggests: no boxes needed) and, for puzzles, cells of the grid found in the photo (each true digit must be
 read in its own cell; a digit read in an empty cell or outside the grid is false).
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
-Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
+Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos] [--enlarge 3]
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edgedigits.device.detect import find_frame_grid
@@ -106,12 +107,15 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("--photos", type=Path, default=PHOTOS)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--enlarge", type=float, default=1.0,
+                        help="read each photo enlarged this much, as a phone's larger photo of it (without the sample)")
     args = parser.parse_args()
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
-    images = [read_image(path) for path in paths]
+    images = [cv2.resize(read_image(path), None, fx=args.enlarge, fy=args.enlarge, interpolation=cv2.INTER_CUBIC)
+              if args.enlarge != 1 else read_image(path) for path in paths]
     grids = [find_frame_grid(image) if photo.grid else None for photo, image in zip(chosen, images)]
-    mine, theirs = ours(load_model(args.model), images), sample(paths)
+    mine, theirs = ours(load_model(args.model), images), sample(paths) if args.enlarge == 1 else None
     rows, totals = [], {"ours": Score(), "sample": Score()}
     lines = ["| photo | digits | F1 | read | false | cells | sample F1 | sample read | sample cells |",
              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
