@@ -6,7 +6,8 @@ Two scores: labels per photo (the digits read against the photo's true digits, l
 README suggests: no boxes needed) and, for puzzles, cells of the grid found in the photo (each true digit must be
 read in its own cell; a digit read in an empty cell or outside the grid is false).
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
-Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos] [--enlarge 3]
+Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
+       [--enlarge 3] [--turn 8]
 """
 from __future__ import annotations
 
@@ -85,6 +86,17 @@ def cell_score(read: list[dict], photo: Photo, grid: Grid | None) -> Score | Non
     return score
 
 
+def altered(image: np.ndarray, enlarge: float, turn: float) -> np.ndarray:
+    """A photo enlarged and turned (counter-clockwise) about its centre, its sides filled from its edge."""
+    if enlarge != 1:
+        image = cv2.resize(image, None, fx=enlarge, fy=enlarge, interpolation=cv2.INTER_CUBIC)
+    if turn:
+        height, width = image.shape[:2]
+        image = cv2.warpAffine(image, cv2.getRotationMatrix2D((width / 2, height / 2), turn, 1.0), (width, height),
+                               borderMode=cv2.BORDER_REPLICATE)
+    return image
+
+
 def ours(model, images: list[np.ndarray]) -> list[list[dict]]:
     return [read_digits(image, model, RunOptions.min_score).digits for image in images]
 
@@ -109,13 +121,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--enlarge", type=float, default=1.0,
                         help="read each photo enlarged this much, as a phone's larger photo of it (without the sample)")
+    parser.add_argument("--turn", type=float, default=0.0,
+                        help="read each photo turned this many degrees, as if taken askew (without the sample)")
     args = parser.parse_args()
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
-    images = [cv2.resize(read_image(path), None, fx=args.enlarge, fy=args.enlarge, interpolation=cv2.INTER_CUBIC)
-              if args.enlarge != 1 else read_image(path) for path in paths]
+    images = [altered(read_image(path), args.enlarge, args.turn) for path in paths]
     grids = [find_frame_grid(image) if photo.grid else None for photo, image in zip(chosen, images)]
-    mine, theirs = ours(load_model(args.model), images), sample(paths) if args.enlarge == 1 else None
+    mine, theirs = ours(load_model(args.model), images), sample(paths) if (args.enlarge, args.turn) == (1, 0) else None
     rows, totals = [], {"ours": Score(), "sample": Score()}
     lines = ["| photo | digits | F1 | read | false | cells | sample F1 | sample read | sample cells |",
              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
