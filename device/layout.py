@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -97,10 +98,13 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.float32(corners).reshape(-1, 1, 2) if len(corners) == 4 else coarse
 
 
-def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid | None:
+def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: Callable[[], View] | None = None
+              ) -> Grid | None:
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
-    page, a shadow) is not a grid."""
+    page, a shadow) is not a grid. Where large outlines are seen but none is a grid, it is looked for again in
+    `darker`, if given: a thin line averaged into the shrunk image's pixels fades and breaks the grid's outline (a
+    puzzle photographed askew)."""
     gray = view.soft
     block = max(3, min(gray.shape) // 16 | 1)
     # Lines are the darkest thing on the page; a soft shadow beside a grid is not: it must not join the outline.
@@ -109,10 +113,12 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid 
                                    max(7.0, 0.15 * (high - low)))
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     frame_area = gray.shape[0] * gray.shape[1]
+    seen = False
     for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
         area = cv2.contourArea(contour)
         if area < min_area * frame_area:
             break
+        seen = True
         outline = _corners(cv2.convexHull(contour), gray.shape)
         if len(outline) != 4 or not cv2.isContourConvex(outline):
             continue
@@ -120,7 +126,7 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5) -> Grid 
         cv2.fillConvexPoly(inside, outline.astype(np.int32), 255)
         if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
             return Grid(_ordered(outline))
-    return None
+    return find_grid(darker(), min_area, max_fill) if seen and darker is not None else None
 
 
 def paper_tone(gray: np.ndarray, where: np.ndarray | None = None) -> int:
