@@ -164,8 +164,12 @@ def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: f
 def _faint_lines(ink: np.ndarray, threshold: float, options: DetectOptions, scale: float) -> np.ndarray | None:
     """The level and plumb lines of a grid's front view at half the threshold: a thin line (faint, or bent by the
     lens) breaks up at the threshold into pieces shorter than a line, which join the digits above and below."""
-    length = max(15, int(max(ink.shape) * options.line_length))
-    return _level_lines(_faint(ink, threshold), length, options.line_thickness * scale)
+    return _level_lines(_faint(ink, threshold), *_line_size(ink.shape, options, scale))
+
+
+def _line_size(shape: tuple[int, ...], options: DetectOptions, scale: float) -> tuple[int, float]:
+    """How long a ruled or grid line is at least, and how thick at most, in a mask of `shape` shrunk by `scale`."""
+    return max(15, int(max(shape) * options.line_length)), options.line_thickness * scale
 
 
 def _faint(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -207,7 +211,7 @@ def _ruled_lines(mask: np.ndarray, options: DetectOptions, scale: float, longest
                  ) -> np.ndarray | None:
     """The ruled and grid lines of a mask (shrunk by `scale`), level or turned, or None when it has none (as
     when its longest blob, `longest` px if known, is shorter than a line: most frames)."""
-    length, thickness = max(15, int(max(mask.shape) * options.line_length)), options.line_thickness * scale
+    length, thickness = _line_size(mask.shape, options, scale)
     if longest is None:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         longest = max((max(cv2.boundingRect(contour)[2:]) for contour in contours), default=0)
