@@ -70,8 +70,13 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
     two sides, a row of l's). On a page of words (`words`), or in a line of words (a heading above a puzzle), any
     digit standing so, or up to WORDS_GAP apart, is a letter (an A read as 4, the stroke of a broken U as 1)."""
-    in_words = {id(d) for line in ([digits] if words else _lines(digits + unread))
-                if words or page_of_words([r["label"] for r in line]) for d in line}
+    if words:
+        in_words = {id(d) for d in digits}
+    elif sum(r["label"] == NOT_A_DIGIT for r in unread) >= 3:  # (with fewer, no line is one of words)
+        in_words = {id(d) for line in _lines(digits + unread) if page_of_words([r["label"] for r in line])
+                    for d in line}
+    else:
+        in_words = set()
     while True:
         stems = [d for d in digits if (id(d) in in_words or d["label"] == "1")
                  and any(_beside(d, other, WORDS_GAP if id(d) in in_words else WORD_GAP) for other in unread)]
