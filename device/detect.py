@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 
 from edgedigits.data import NOT_A_DIGIT
-from edgedigits.device.layout import Grid, Page, View, find_grid, find_page, frontal, paper_tone
+from edgedigits.device.layout import Grid, Page, View, dimmed, find_grid, find_page, frontal, paper_tone
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
 from edgedigits.device.numbers import likely, page_of_words
 
+INK_FLOOR = 20.0  # ink strength below which a well-lit page's sensor noise lies
 UNTURNED = 3.0  # degrees: a page turned less is read as it lies (turning crops back would only blur them)
 
 
@@ -54,6 +55,7 @@ class Ink:
     strength: np.ndarray  # 0..255 per pixel, whatever the lighting and whichever the ink's polarity
     paper: np.ndarray  # the paper's brightness under the ink
     dark: bool  # dark ink on light paper
+    least: float  # the lowest threshold: above a blank page's sensor noise (INK_FLOOR, or lower: see dimmed)
 
 
 def _against_paper(image: np.ndarray, paper: np.ndarray | float, dark: bool) -> np.ndarray:
@@ -86,8 +88,9 @@ def ink_map(gray: np.ndarray, kernel: int, dark: bool | None = None) -> Ink:
     dark = _darker_ink(small, size) if dark is None else dark
     # Closing takes dark ink out of the picture, opening light ink: what is left is the paper.
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE if dark else cv2.MORPH_OPEN, _ellipse(size))
+    least = dimmed(INK_FLOOR, paper_tone(small)) if dark else INK_FLOOR
     paper = cv2.resize(paper, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return Ink(_against_paper(gray, paper, dark), paper, bool(dark))
+    return Ink(_against_paper(gray, paper, dark), paper, bool(dark), least)
 
 
 def _darker_ink(small: np.ndarray, size: int) -> bool:
@@ -119,16 +122,17 @@ def _straight_lines(mask: np.ndarray, kernel: np.ndarray, along: int, thickness:
     return lines
 
 
-def _ink_threshold(ink: np.ndarray) -> float:
+def _ink_threshold(ink: np.ndarray, least: float) -> float:
     """Otsu's threshold from every 4th pixel of every 4th row (the same histogram's shape, 16x cheaper); on a
-    blank page Otsu splits sensor noise, hence the floor."""
+    blank page Otsu splits sensor noise, hence the floor `least`."""
     threshold, _ = cv2.threshold(ink[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return max(threshold, 20.0)
+    return max(threshold, least)
 
 
-def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: float = 1.0) -> np.ndarray:
-    """Binary ink (at `threshold`, its _ink_threshold) with frames and ruled and grid lines taken out, on a frame
-    shrunk by `scale`."""
+def ink_mask(ink: np.ndarray, threshold: float, least: float, options: DetectOptions, scale: float = 1.0
+             ) -> np.ndarray:
+    """Binary ink (at `threshold`, its _ink_threshold above `least`) with frames and ruled and grid lines taken out,
+    on a frame shrunk by `scale`."""
     _, mask = cv2.threshold(ink, threshold, 255, cv2.THRESH_BINARY)
     thresholded = mask.copy()
     # Frames first: a box's sides are too short for a ruled line, and would stand as 1s once its long top and
@@ -143,7 +147,7 @@ def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: f
     for frame, closed in [(frame, True) for frame in frames] + [(frame, False) for frame in wide]:
         changed = _unframed(mask, frame, closed) or changed
     if changed:
-        mask = _written_in_frames(ink, mask, thresholded, threshold)
+        mask = _written_in_frames(ink, mask, thresholded, threshold, least)
     # (Frames taken apart leave shorter blobs than were found.)
     lines = _ruled_lines(mask, options, scale, None if changed else blobs.longest)
     if lines is None:  # (with lines, grown strokes would join what is left of them to the digits)
@@ -152,7 +156,7 @@ def ink_mask(ink: np.ndarray, threshold: float, options: DetectOptions, scale: f
     # threshold is taken again from what lies off the lines found, and lines looked for again at it (not where
     # frames were taken apart: a lower threshold would bring back what is left of their lines).
     rest = cv2.subtract(ink, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
-    second = _ink_threshold(rest)
+    second = _ink_threshold(rest, least)
     if not changed and second < threshold:
         _, mask = cv2.threshold(ink, second, 255, cv2.THRESH_BINARY)
         more = _ruled_lines(mask, options, scale)
@@ -178,11 +182,12 @@ def _faint(ink: np.ndarray, threshold: float) -> np.ndarray:
     return faint
 
 
-def _written_in_frames(ink: np.ndarray, mask: np.ndarray, thresholded: np.ndarray, threshold: float) -> np.ndarray:
+def _written_in_frames(ink: np.ndarray, mask: np.ndarray, thresholded: np.ndarray, threshold: float, least: float
+                       ) -> np.ndarray:
     """The mask with the fainter writing in frames added: a box's dark lines set Otsu's threshold above it. The
     threshold is taken again off what was taken out with the frames (grown: their lines' soft edges stay out)."""
     kept_out = cv2.dilate(cv2.subtract(thresholded, mask), np.ones((5, 5), np.uint8))
-    second = _ink_threshold(cv2.subtract(ink, kept_out))
+    second = _ink_threshold(cv2.subtract(ink, kept_out), least)
     if second >= threshold:
         return mask
     _, lower = cv2.threshold(ink, second, 255, cv2.THRESH_BINARY)
@@ -460,14 +465,14 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     if small is None:
         small = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     ink = ink_map(small, int(options.background_kernel * scale), options.dark)
-    threshold = _ink_threshold(ink.strength)
+    threshold = _ink_threshold(ink.strength, ink.least)
     if scale < FORM_SCALE and _boxed(ink.strength, threshold, options, scale):
         return _blobs(gray, replace(options, scale=FORM_SCALE, dark=ink.dark))
-    mask = ink_mask(ink.strength, threshold, options, scale)
+    mask = ink_mask(ink.strength, threshold, ink.least, options, scale)
     boxes = _blob_boxes(mask, options, scale).boxes
     # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
     # take it from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
-    ink = Ink(cv2.bitwise_and(_against_paper(small, ink.paper, ink.dark), mask), ink.paper, ink.dark)
+    ink = replace(ink, strength=cv2.bitwise_and(_against_paper(small, ink.paper, ink.dark), mask))
     # A blob too tall for a digit (what is left of a puzzle's thick lines) is no digit's broken piece, and
     # merged with the digits it surrounds it would take them along when it is dropped.
     tallest = options.max_height_ratio * mask.shape[0]

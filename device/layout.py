@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 AGREEING = 0.7  # share of a page's edges' length that must agree on its turn
+DIM = 90  # a page's tone below which its contrast floors are lowered (see dimmed)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: 
     # Lines are the darkest thing on the page; a soft shadow beside a grid is not: it must not join the outline.
     low, high = view.percentile(0.05), view.percentile(0.95)
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block,
-                                   max(7.0, 0.15 * (high - low)))
+                                   max(dimmed(7.0, high), 0.15 * (high - low)))
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     frame_area = gray.shape[0] * gray.shape[1]
     seen = False
@@ -127,6 +128,12 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: 
         if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
             return Grid(_ordered(outline))
     return find_grid(darker(), min_area, max_fill) if seen and darker is not None else None
+
+
+def dimmed(floor: float, tone: float) -> float:
+    """A contrast floor set for a lit page, lowered in proportion on a page of `tone` below DIM: its ink and
+    paper both dim, and its noise too (a photo darkened to 0.4x: puzzles' printed ink 20-40 below the paper)."""
+    return floor * min(1.0, tone / DIM)
 
 
 def paper_tone(gray: np.ndarray, where: np.ndarray | None = None) -> int:
