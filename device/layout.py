@@ -138,9 +138,12 @@ def dimmed(floor: float, tone: float) -> float:
 
 def paper_tone(gray: np.ndarray, where: np.ndarray | None = None) -> int:
     """The paper's tone in a frame (or at `where`'s nonzero pixels): the 75th percentile, brighter than the ink
-    among it, of every 4th pixel of every 4th row (the same tone, 16x cheaper: a frame's percentile cost 1.5 ms)."""
-    sample = gray[::4, ::4] if where is None else gray[::4, ::4][where[::4, ::4] > 0]
-    return int(np.percentile(sample if sample.size else gray, 75))
+    among it, of every 4th pixel of every 4th row (the same tone, 16x cheaper: a frame's percentile cost 1.5 ms),
+    partitioned, not sorted (np.percentile's own cost was 50-80 us, its call's, on any size)."""
+    sample = (gray[::4, ::4] if where is None else gray[::4, ::4][where[::4, ::4] > 0]).ravel()
+    sample = sample if sample.size else gray.ravel()
+    rank = round(0.75 * (sample.size - 1))
+    return int(np.partition(sample, rank)[rank])
 
 
 def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
