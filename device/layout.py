@@ -138,12 +138,9 @@ def dimmed(floor: float, tone: float) -> float:
 
 def paper_tone(gray: np.ndarray, where: np.ndarray | None = None) -> int:
     """The paper's tone in a frame (or at `where`'s nonzero pixels): the 75th percentile, brighter than the ink
-    among it, of every 4th pixel of every 4th row (the same tone, 16x cheaper: a frame's percentile cost 1.5 ms),
-    partitioned, not sorted (np.percentile's own cost was 50-80 us, its call's, on any size)."""
+    among it, of every 4th pixel of every 4th row (the same tone, 16x cheaper: a frame's percentile cost 1.5 ms)."""
     sample = (gray[::4, ::4] if where is None else gray[::4, ::4][where[::4, ::4] > 0]).ravel()
-    sample = sample if sample.size else gray.ravel()
-    rank = round(0.75 * (sample.size - 1))
-    return int(np.partition(sample, rank)[rank])
+    return _rank(sample if sample.size else gray.ravel(), 0.75)
 
 
 def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -232,4 +229,25 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     height, width = soft.shape
     away = 0.04 * min(width, height)
     inner = [(x, y) for x, y in corners if away < x < width - 1 - away and away < y < height - 1 - away]
-    return Page(hull, _turn(hull, soft.shape)) if inner else None
+    return Page(hull, _turn(hull, soft.shape)) if inner and _stepped(soft, hull) else None
+
+
+def _stepped(soft: np.ndarray, outline: np.ndarray) -> bool:
+    """Whether the brightness steps down across an outline, as from a page to the desk: a fifth of a band just
+    outside it (away from the frame's sides) lies below 0.85 of the paper just inside. A webcam's vignetting
+    makes a bright middle that fades into the same paper (a photo's digits beyond it were painted out)."""
+    region = np.zeros_like(soft)
+    cv2.fillConvexPoly(region, outline, 255)
+    band = np.ones((5, 5), np.uint8)
+    inside = cv2.subtract(region, cv2.erode(region, band))[2:-2, 2:-2]
+    outside = cv2.subtract(cv2.dilate(region, band), region)[2:-2, 2:-2]
+    beyond, within = soft[2:-2, 2:-2][outside > 0], soft[2:-2, 2:-2][inside > 0]
+    if not beyond.size or not within.size:
+        return True  # the page fills the frame to its sides
+    return _rank(beyond, 0.2) < 0.85 * _rank(within, 0.5)
+
+
+def _rank(values: np.ndarray, share: float) -> int:
+    """The value at `share` of the way through the sorted values (a partition: np.percentile costs ~60 us)."""
+    rank = round(share * (values.size - 1))
+    return int(np.partition(values, rank)[rank])
