@@ -233,7 +233,7 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
 
 
 def _stepped(soft: np.ndarray, outline: np.ndarray) -> bool:
-    """Whether the brightness steps down across an outline, as from a page to the desk: a fifth of a band just
+    """Whether the brightness steps down across an outline, as from a page to the desk: a third of a band just
     outside it (away from the frame's sides) lies below 0.85 of the paper just inside. A webcam's vignetting
     makes a bright middle that fades into the same paper (a photo's digits beyond it were painted out)."""
     region = np.zeros_like(soft)
@@ -244,7 +244,7 @@ def _stepped(soft: np.ndarray, outline: np.ndarray) -> bool:
     beyond, within = soft[2:-2, 2:-2][outside > 0], soft[2:-2, 2:-2][inside > 0]
     if not beyond.size or not within.size:
         return True  # the page fills the frame to its sides
-    return _rank(beyond, 0.2) < 0.85 * _rank(within, 0.5)
+    return _rank(beyond, 1 / 3) < 0.85 * _rank(within, 0.5)
 
 
 def _rank(values: np.ndarray, share: float) -> int:
