@@ -5,9 +5,10 @@ OpenCV's digits_video.py sample (benchmarks/opencv_sample.py) side by side.
 Two scores: labels per photo (the digits read against the photo's true digits, label by label, as the photos'
 README suggests: no boxes needed) and, for puzzles, cells of the grid found in the photo (each true digit must be
 read in its own cell; a digit read in an empty cell or outside the grid is false).
+Altered (--enlarge ... --vignette: as photos others took), they are read without the sample.
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
 Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
-       [--enlarge 3] [--turn 8]
+       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4]
 """
 from __future__ import annotations
 
@@ -86,15 +87,34 @@ def cell_score(read: list[dict], photo: Photo, grid: Grid | None) -> Score | Non
     return score
 
 
-def altered(image: np.ndarray, enlarge: float, turn: float) -> np.ndarray:
-    """A photo enlarged and turned (counter-clockwise) about its centre, its sides filled from its edge."""
-    if enlarge != 1:
-        image = cv2.resize(image, None, fx=enlarge, fy=enlarge, interpolation=cv2.INTER_CUBIC)
-    if turn:
-        height, width = image.shape[:2]
-        image = cv2.warpAffine(image, cv2.getRotationMatrix2D((width / 2, height / 2), turn, 1.0), (width, height),
-                               borderMode=cv2.BORDER_REPLICATE)
-    return image
+@dataclass(frozen=True)
+class Alteration:
+    """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or
+    overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by)."""
+    enlarge: float = 1.0
+    turn: float = 0.0
+    exposure: float = 1.0
+    blur: float = 0.0
+    vignette: float = 0.0
+
+
+def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
+    """A photo changed as `change` says, its sides filled from its edge where it is turned."""
+    if change.enlarge != 1:
+        image = cv2.resize(image, None, fx=change.enlarge, fy=change.enlarge,
+                           interpolation=cv2.INTER_CUBIC if change.enlarge > 1 else cv2.INTER_AREA)
+    height, width = image.shape[:2]
+    if change.turn:
+        image = cv2.warpAffine(image, cv2.getRotationMatrix2D((width / 2, height / 2), change.turn, 1.0),
+                               (width, height), borderMode=cv2.BORDER_REPLICATE)
+    if change.blur:
+        image = cv2.GaussianBlur(image, (0, 0), change.blur)
+    gain = np.float32(change.exposure)
+    if change.vignette:
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        gain = gain * (1 - change.vignette * (((x - width / 2) / (width / 2)) ** 2
+                                              + ((y - height / 2) / (height / 2)) ** 2) / 2)[..., None]
+    return image if np.all(gain == 1) else np.clip(image * gain, 0, 255).astype(np.uint8)
 
 
 def ours(model, images: list[np.ndarray]) -> list[list[dict]]:
@@ -120,15 +140,19 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=PHOTOS)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--enlarge", type=float, default=1.0,
-                        help="read each photo enlarged this much, as a phone's larger photo of it (without the sample)")
+                        help="read each photo enlarged this much, as a larger photo of it (0.75: smaller)")
     parser.add_argument("--turn", type=float, default=0.0,
-                        help="read each photo turned this many degrees, as if taken askew (without the sample)")
+                        help="read each photo turned this many degrees, as if taken askew")
+    parser.add_argument("--exposure", type=float, default=1.0, help="read each photo this much brighter (0.4: darker)")
+    parser.add_argument("--blur", type=float, default=0.0, help="read each photo blurred by this sigma (px)")
+    parser.add_argument("--vignette", type=float, default=0.0, help="read each photo, its corners this much darker")
     args = parser.parse_args()
+    change = Alteration(args.enlarge, args.turn, args.exposure, args.blur, args.vignette)
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
-    images = [altered(read_image(path), args.enlarge, args.turn) for path in paths]
+    images = [altered(read_image(path), change) for path in paths]
     grids = [find_frame_grid(image) if photo.grid else None for photo, image in zip(chosen, images)]
-    mine, theirs = ours(load_model(args.model), images), sample(paths) if (args.enlarge, args.turn) == (1, 0) else None
+    mine, theirs = ours(load_model(args.model), images), sample(paths) if change == Alteration() else None
     rows, totals = [], {"ours": Score(), "sample": Score()}
     lines = ["| photo | digits | F1 | read | false | cells | sample F1 | sample read | sample cells |",
              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
