@@ -499,7 +499,7 @@ def test_a_likely_digit_beside_a_sure_one_is_read(quick_world, mnist, monkeypatc
     sure = [r["score"] >= 0.9 and r["label"] != "N" for r in readings]
     assert with_neighbours(readings, sure) == [True, True, False, False, False, False, True]
     # On handwritten numbers, more are read exactly with the rule than without.
-    frames = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=24, seed=1)))
+    frames = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=48, seed=1)))
     model = load_model(quick_world)
 
     def exact() -> int:
