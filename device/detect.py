@@ -575,12 +575,18 @@ def _grid(gray: np.ndarray, half: np.ndarray, view: View) -> Grid | None:
     """A grid found on the frame at a quarter of its size (`view`; 16x fewer pixels: it costs a live frame ~0.1 ms),
     or where that fails, on the frame at half size shrunk again keeping each pixel's darkest neighbour (with
     `view`'s histogram: the page's contrast is the same, and a second histogram would cost every frame). A photo
-    smaller than a camera's frame is searched at half its size: at a quarter its thin lines vanish."""
-    view, larger, scale = (view, half, 4) if max(view.soft.shape) >= SMALLEST_VIEW else (View.of(half), gray, 2)
+    smaller than a camera's frame is searched at half its size, or under 320 px at its own: at a quarter its thin
+    lines vanish."""
+    if max(view.soft.shape) >= SMALLEST_VIEW:
+        view, larger, scale = view, half, 4
+    elif max(half.shape) >= SMALLEST_VIEW:
+        view, larger, scale = View.of(half), gray, 2
+    else:
+        view, larger, scale = View.of(gray), None, 1
 
     def darker() -> View:
         return replace(view, soft=cv2.GaussianBlur(_half(cv2.erode(larger, np.ones((3, 3), np.uint8))), (3, 3), 0))
-    grid = find_grid(view, darker=darker)
+    grid = find_grid(view, darker=None if larger is None else darker)
     return None if grid is None else Grid(grid.corners * scale + (scale - 1) / 2)
 
 
