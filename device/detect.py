@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -42,8 +43,12 @@ class DetectOptions:
 class Candidate:
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     crop: np.ndarray  # 28x28 uint8, white digit on black
-    group: int = 0  # candidates of one blob: read either as one digit or as the split parts
-    split: int = 1  # 1: the whole blob; n: one of its n parts
+    group: int = 0  # candidates of one blob: read either as one digit or as the parts of one of its cuttings
+    readings: tuple[tuple[int, int], ...] = ((1, 0),)  # the readings of its blob it is part of: (parts, way)
+
+    @property
+    def whole(self) -> bool:
+        return self.readings == ((1, 0),)
 
 
 @functools.lru_cache(maxsize=8)
@@ -373,16 +378,33 @@ def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
     return boxes
 
 
-def _cuts(mask: np.ndarray, parts: int) -> list[int]:
-    """Columns to split a blob into `parts` digits: the thinnest ink near each expected boundary."""
-    profile = cv2.reduce(mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()  # ink per column, x255
-    width = len(profile)
-    cuts = []
-    for k in range(1, parts):
-        centre, reach = width * k // parts, max(1, width // (parts * 3))
-        window = profile[max(1, centre - reach):min(width - 1, centre + reach + 1)]
-        cuts.append(max(1, centre - reach) + int(np.argmin(window)) if len(window) else centre)
-    return cuts
+def _valleys(profile: np.ndarray, margin: int, most: int = 5) -> list[int]:
+    """The columns, `margin` or more from the sides, where a blob's ink runs thinnest (the middles of its smoothed
+    profile's troughs): the `most` deepest, left to right."""
+    smooth = np.convolve(profile, [1, 2, 1], mode="same")
+    found, i = [], max(1, margin)
+    while i < len(smooth) - margin:
+        end = i
+        while end + 1 < len(smooth) - 1 and smooth[end + 1] == smooth[i]:
+            end += 1
+        if smooth[i - 1] > smooth[i] < smooth[end + 1]:
+            found.append((smooth[i], (i + end) // 2))
+        i = end + 1
+    return sorted(column for _, column in sorted(found)[:most])
+
+
+def _cuttings(mask: np.ndarray, parts: int) -> list[list[int]]:
+    """Every way to cut a blob into `parts` digits of the widths digits have (a 1 beside a 0) at the valleys of its
+    ink, the least ink cut first."""
+    profile = cv2.reduce(mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+    height, width = mask.shape
+    least, most = 0.15 * height, 1.25 * height
+    found = []
+    for cuts in itertools.combinations(_valleys(profile, max(2, int(least))), parts - 1):
+        edges = (0, *cuts, width)
+        if all(least <= right - left <= most for left, right in zip(edges, edges[1:])):
+            found.append((profile[list(cuts)].sum(), list(cuts)))
+    return [cuts for _, cuts in sorted(found)]
 
 
 @dataclass(slots=True)
@@ -429,8 +451,28 @@ def _apart(blob: Blob, group: int) -> list[Candidate]:
         ink = np.where(owner == piece, blob.ink, 0).astype(np.uint8)
         left, top, width, height = cv2.boundingRect(ink)
         pieces.append(Candidate((x + left, y + top, width, height), ink[top:top + height, left:left + width], group,
-                                len(tall)))
+                                ((len(tall), 0),)))
     return pieces
+
+
+def _parts(blob: Blob, group: int) -> list[Candidate]:
+    """A wide blob's readings in 2 to 4 parts, cut at its ink's valleys every way they allow (ways 1, 2, ...; way 0
+    is as they stand apart), each piece cut once whatever the readings it is part of."""
+    x, y, w, h = blob.box
+    pieces: dict[tuple[int, int], Candidate | None] = {}  # by its columns in the blob
+    for parts in range(2, min(4, int(w / h / 0.45)) + 1):
+        for way, cuts in enumerate(_cuttings(blob.mask, parts), start=1):
+            edges = [0, *cuts, blob.ink.shape[1]]
+            for left, right in zip(edges, edges[1:]):
+                if (left, right) not in pieces:
+                    piece = blob.ink[:, left:right]
+                    _, top, _, height = cv2.boundingRect(piece)  # the rows the piece's ink spans
+                    box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
+                    pieces[left, right] = None if height == 0 else \
+                        Candidate((x + box[0], y + box[1], *box[2:]), piece[top:top + height], group, ())
+                if pieces[left, right] is not None:
+                    pieces[left, right].readings += ((parts, way),)
+    return [piece for piece in pieces.values() if piece is not None]
 
 
 @dataclass(frozen=True)
@@ -663,23 +705,9 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
                 or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)):
             continue
-        found.append(Candidate(blob.box, blob.ink, group, 1))
+        found.append(Candidate(blob.box, blob.ink, group))
         if w / h > options.wide:
-            width = blob.ink.shape[1]
-            apart = _apart(blob, group)
-            found += apart
-            for parts in range(2, min(4, int(w / h / 0.45)) + 1):
-                if apart and parts == apart[0].split:  # (a column cut would leave a piece of each in the other)
-                    continue
-                edges = [0, *_cuts(blob.mask, parts), width]
-                for left, right in zip(edges, edges[1:]):
-                    piece = blob.ink[:, left:right]
-                    _, top, _, height = cv2.boundingRect(piece)  # the rows the piece's ink spans
-                    if right - left < 2 or height == 0:
-                        continue
-                    piece_box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
-                    found.append(Candidate((x + piece_box[0], y + piece_box[1], *piece_box[2:]),
-                                           piece[top:top + height], group, parts))
+            found += _apart(blob, group) + _parts(blob, group)
     if back is not None:
         for candidate in found:
             candidate.box = _mapped(candidate.box, candidate.crop, back)
@@ -713,28 +741,29 @@ def _on_an_edge(gray: np.ndarray, box: tuple[int, int, int, int], contrast: floa
 
 def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels: Sequence[str] | None = None,
                    sure: float = 0.97) -> list[int]:
-    """The candidates to report, in reading order: per blob, the reading (whole, or split into n) whose
+    """The candidates to report, in reading order: per blob, the reading (whole, or cut in parts one way) whose
     weakest digit the classifier is surest of (`surest`: each candidate's top score, `labels` its class), as
     _blob_reading tells. On a page of words (most readings, and at least 3, no digit) a blob read whole as no
     digit stays whole: a word's letters split apart read as digits (an m as 177, an n's stem as 7)."""
-    groups: dict[int, dict[int, list[int]]] = {}  # blob: its readings (split: the candidates)
+    groups: dict[int, dict[tuple[int, int], list[int]]] = {}  # blob: its readings ((parts, way): the candidates)
     for i, c in enumerate(candidates):
-        groups.setdefault(c.group, {}).setdefault(c.split, []).append(i)
+        for reading in c.readings:
+            groups.setdefault(c.group, {}).setdefault(reading, []).append(i)
     chosen = {group: _blob_reading(options, surest, labels, sure, False) for group, options in groups.items()}
     if labels is not None:
-        if page_of_words([labels[i] for group, split in chosen.items() for i in groups[group][split]]):
-            chosen.update({group: 1 for group, options in groups.items()
-                           if 1 in options and labels[options[1][0]] == NOT_A_DIGIT})
+        if page_of_words([labels[i] for group, reading in chosen.items() for i in groups[group][reading]]):
+            chosen.update({group: (1, 0) for group, options in groups.items()
+                           if (1, 0) in options and labels[options[1, 0][0]] == NOT_A_DIGIT})
         else:
             chosen = {group: _blob_reading(options, surest, labels, sure, True) for group, options in groups.items()}
-    picked = [i for group, split in chosen.items() for i in groups[group][split]]
+    picked = [i for group, reading in chosen.items() for i in groups[group][reading]]
     boxes = [candidates[i].box for i in picked]
     return [i for _, i in sorted(zip(((y // max(1, h), x) for x, y, _, h in boxes), picked))]
 
 
-def _blob_reading(options: dict[int, list[int]], surest: Sequence[float], labels: Sequence[str] | None,
-                  sure: float, among_numbers: bool) -> int:
-    """The reading (split) of one blob whose weakest part is surest. A blob read whole as no digit is read split
+def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[float], labels: Sequence[str] | None,
+                  sure: float, among_numbers: bool) -> tuple[int, int]:
+    """The reading (whole, or one cutting in parts) of one blob whose weakest part is surest. A blob read whole as no digit is read split
     when its parts are digits, each at least `sure` but one at most, which is likely (as with_neighbours reads a
     number), and not all 1s (a serif m's stems): the "not a digit" class learnt merged digits, and touching digits
     that split into sure ones are a number more often than a word. `among_numbers` (no page of words): then a split
@@ -743,13 +772,16 @@ def _blob_reading(options: dict[int, list[int]], surest: Sequence[float], labels
         weak = [i for i in members if surest[i] < sure]
         return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
             likely(labels[i], surest[i]) for i in weak) and any(labels[i] != "1" for i in members)
-    confidence = {split: min(surest[i] for i in members) for split, members in options.items()
-                  if len(members) == split}
-    if labels is not None and any(split > 1 and digits(options[split]) for split in confidence):
-        unread = [split for split in confidence if any(labels[i] == NOT_A_DIGIT for i in options[split])]
-        for split in unread if among_numbers else [split for split in unread if split == 1]:
-            del confidence[split]
-    return max(confidence, key=lambda split: (confidence[split], -split))
+    # (A reading missing a part it was cut into is none.) Cut at valleys, a blob has many readings: one would read
+    # a scribble surer than whole by chance, so they stand only as digits.
+    confidence = {reading: min(surest[i] for i in members) for reading, members in options.items()
+                  if len(members) == reading[0] and (reading[1] == 0 or labels is None or digits(members))}
+    if labels is not None and any(reading[0] > 1 and digits(options[reading]) for reading in confidence):
+        unread = [reading for reading in confidence if any(labels[i] == NOT_A_DIGIT for i in options[reading])]
+        for reading in unread if among_numbers else [reading for reading in unread if reading[0] == 1]:
+            del confidence[reading]
+    # Of two readings as sure, the one of fewer parts, then the one cut where less ink was.
+    return max(confidence, key=lambda reading: (confidence[reading], -reading[0], -reading[1]))
 
 
 def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:

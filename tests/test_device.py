@@ -87,8 +87,8 @@ def test_touching_digits_are_split(model, mnist):
 
 def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     blank = np.zeros((28, 28), np.uint8)
-    candidates = [Candidate((0, 0, 40, 20), blank, 0, 1), Candidate((0, 0, 20, 20), blank, 0, 2),
-                  Candidate((20, 0, 20, 20), blank, 0, 2), Candidate((50, 0, 20, 20), blank, 1, 1)]
+    candidates = [Candidate((0, 0, 40, 20), blank, 0), Candidate((0, 0, 20, 20), blank, 0, ((2, 0),)),
+                  Candidate((20, 0, 20, 20), blank, 0, ((2, 0),)), Candidate((50, 0, 20, 20), blank, 1)]
     scores = np.eye(10, dtype=np.float32)[[4, 1, 0, 3]] * np.float32([[0.6], [0.95], [0.9], [0.99]])
     chosen = choose_reading(candidates, scores.max(axis=1).tolist())
     assert [(candidates[i].box, int(scores[i].argmax())) for i in chosen] == [((0, 0, 20, 20), 1), ((20, 0, 20, 20), 0),
@@ -121,8 +121,8 @@ def test_on_a_page_of_words_a_blob_read_as_no_digit_stays_whole():
         candidates, surest, labels = [], [], []
         for k in range(1 + words):  # a blob that splits into a 4 and a 0 (read whole as N), then words
             x = 100 * k
-            candidates += [Candidate((x, 0, 40, 20), blank, k, 1), Candidate((x, 0, 20, 20), blank, k, 2),
-                           Candidate((x + 20, 0, 20, 20), blank, k, 2)]
+            candidates += [Candidate((x, 0, 40, 20), blank, k), Candidate((x, 0, 20, 20), blank, k, ((2, 0),)),
+                           Candidate((x + 20, 0, 20, 20), blank, k, ((2, 0),))]
             surest += [0.99, 0.99, 0.99] if k == 0 else [0.99, 0.99, 0.5]
             labels += ["N", "4", "0"] if k == 0 else ["N", "N", "N"]
         return [candidates[i].box for i in choose_reading(candidates, surest, labels)]
@@ -135,7 +135,7 @@ def test_among_numbers_a_split_that_leaves_a_part_no_digit_gives_way_to_one_into
     The surer weakest part picks the first; among numbers, the digits win."""
     blank = np.zeros((28, 28), np.uint8)
     boxes = [(0, 0, 60, 20), (0, 0, 40, 20), (40, 0, 20, 20), (0, 0, 20, 20), (20, 0, 20, 20), (40, 0, 20, 20)]
-    candidates = [Candidate(box, blank, 0, split) for box, split in zip(boxes, (1, 2, 2, 3, 3, 3))]
+    candidates = [Candidate(box, blank, 0, ((parts, 0),)) for box, parts in zip(boxes, (1, 2, 2, 3, 3, 3))]
     surest, labels = [0.95, 1.0, 1.0, 1.0, 0.8, 1.0], ["N", "N", "3", "8", "9", "3"]
     assert [candidates[i].box for i in choose_reading(candidates, surest, labels)] == boxes[3:]
     labels[4] = "N"  # no split into digits: the surest reading stands
