@@ -17,7 +17,7 @@ from edgedigits.device.numbers import likely, page_of_words
 
 INK_FLOOR = 20.0  # ink strength below which a well-lit page's sensor noise lies
 SMALLEST_VIEW = 160  # px, the longer side of the least view a grid is looked for in (a 640x480 camera frame's quarter)
-UNTURNED = 3.0  # degrees: a page turned less is read as it lies (turning crops back would only blur them)
+UNTURNED = 3.0  # degrees: a page turned less is read as it lies (turning it upright would only blur it)
 
 
 @dataclass(frozen=True)
@@ -568,8 +568,8 @@ def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> Blobs
 
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
     """Digit candidates of a frame; a wide blob yields itself and its split parts (same group). A page lying
-    on a darker desk bounds the search and settles the ink's polarity (dark); a printed grid (a puzzle, a
-    table) is read from the front, its lines taken out; the rest of the frame as it is."""
+    on a darker desk bounds the search and settles the ink's polarity (dark), and is read upright; a printed grid
+    (a puzzle, a table) is read from the front, its lines taken out; the rest of the frame as it is."""
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
     if max(frame.shape[:2]) > options.largest:
@@ -595,7 +595,10 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
                                 faint_lines=True)
         inside = _candidates(front, front_options, back=back)
         rest, half = _painted_over(rest, grid), None
-    outside = _candidates(rest, options, half if options.scale == 0.5 else None, 0.0 if page is None else page.turn)
+    if page is not None and abs(page.turn) >= UNTURNED:
+        outside = _page_candidates(gray, rest, page, options)
+    else:
+        outside = _candidates(rest, options, half if options.scale == 0.5 else None)
     groups = 1 + max((c.group for c in inside), default=-1)
     for candidate in outside:
         candidate.group += groups
@@ -682,19 +685,30 @@ def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     return _paint(gray, cv2.bitwise_not(on_page), on_page)
 
 
-def _upright(ink: np.ndarray, turn: float) -> np.ndarray:
-    """Ink turned back by `turn` degrees (counter-clockwise), on a canvas that holds all of it."""
-    height, width = ink.shape
-    side = int(np.hypot(height, width)) + 2
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -turn, 1.0)
-    matrix[:, 2] += ((side - width) / 2, (side - height) / 2)
-    return cv2.warpAffine(ink, matrix, (side, side), flags=cv2.INTER_LINEAR)
+def _upright_page(gray: np.ndarray, page: Page) -> tuple[np.ndarray, np.ndarray]:
+    """The page (in a frame with what is off it painted paper) turned upright, cut to its outline; and the
+    homography back to the frame."""
+    turn = cv2.getRotationMatrix2D((gray.shape[1] / 2, gray.shape[0] / 2), -page.turn, 1.0)
+    x, y, width, height = cv2.boundingRect(cv2.transform(page.outline.astype(np.float32) * 4 + 2, turn))
+    turn[:, 2] -= (x, y)
+    upright = cv2.warpAffine(gray, turn, (width, height), flags=cv2.INTER_LINEAR, borderValue=paper_tone(gray))
+    return upright, np.vstack([cv2.invertAffineTransform(turn), [0, 0, 1]])
 
 
-def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None, turn: float = 0.0,
+def _page_candidates(gray: np.ndarray, rest: np.ndarray, page: Page, options: DetectOptions) -> list[Candidate]:
+    """The digit candidates of a turned page (`rest`: the frame with what is off it painted paper), read upright:
+    a number written along its lines is cut apart there, between its digits, not across them."""
+    upright, back = _upright_page(rest, page)
+    found = _candidates(upright, options, back=back)
+    # Cut off by the frame's sides, which lie turned in the upright page.
+    cut_off = {c.group for c in found if c.whole and _cut_off(gray, c.box)}
+    return [c for c in found if c.group not in cut_off]
+
+
+def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None,
                 back: np.ndarray | None = None) -> list[Candidate]:
-    """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made),
-    their crops turned upright by `turn` degrees (a page's); of a grid's front view, their boxes mapped `back`."""
+    """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made);
+    of a view of part of a frame (a grid from the front, a page upright), their boxes mapped `back` to it."""
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
     for group, box in enumerate(inked.boxes):
@@ -711,8 +725,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     if back is not None:
         for candidate in found:
             candidate.box = _mapped(candidate.box, candidate.crop, back)
-    inks = [c.crop for c in found] if abs(turn) < UNTURNED else [_upright(c.crop, turn) for c in found]
-    for candidate, crop in zip(found, normalize_crops(inks)):
+    for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
     return found
 
@@ -763,9 +776,9 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
 
 def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[float], labels: Sequence[str] | None,
                   sure: float, among_numbers: bool) -> tuple[int, int]:
-    """The reading (whole, or one cutting in parts) of one blob whose weakest part is surest. A blob read whole as no digit is read split
-    when its parts are digits, each at least `sure` but one at most, which is likely (as with_neighbours reads a
-    number), and not all 1s (a serif m's stems): the "not a digit" class learnt merged digits, and touching digits
+    """The reading (whole, or one cutting in parts) of one blob whose weakest part is surest. A blob read whole as
+    no digit is read split when its parts are digits, each at least `sure` but one at most, which is likely (as
+    with_neighbours reads a number), and not all 1s (a serif m's stems): the "not a digit" class learnt merged digits, and touching digits
     that split into sure ones are a number more often than a word. `among_numbers` (no page of words): then a split
     that leaves a part no digit gives way to such a split too (an 8 and a 9 run together read N beside a 3)."""
     def digits(members: list[int]) -> bool:
