@@ -778,9 +778,10 @@ def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[fl
                   sure: float, among_numbers: bool) -> tuple[int, int]:
     """The reading (whole, or one cutting in parts) of one blob whose weakest part is surest. A blob read whole as
     no digit is read split when its parts are digits, each at least `sure` but one at most, which is likely (as
-    with_neighbours reads a number), and not all 1s (a serif m's stems): the "not a digit" class learnt merged digits, and touching digits
-    that split into sure ones are a number more often than a word. `among_numbers` (no page of words): then a split
-    that leaves a part no digit gives way to such a split too (an 8 and a 9 run together read N beside a 3)."""
+    with_neighbours reads a number), and not all 1s (a serif m's stems): the "not a digit" class learnt merged
+    digits, and touching digits that split into sure ones are a number more often than a word. `among_numbers` (no
+    page of words): then a split that leaves a part no digit gives way to such a split too (an 8 and a 9 run
+    together read N beside a 3)."""
     def digits(members: list[int]) -> bool:
         weak = [i for i in members if surest[i] < sure]
         return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
