@@ -691,7 +691,8 @@ def _upright_page(gray: np.ndarray, page: Page) -> tuple[np.ndarray, np.ndarray]
     turn = cv2.getRotationMatrix2D((gray.shape[1] / 2, gray.shape[0] / 2), -page.turn, 1.0)
     x, y, width, height = cv2.boundingRect(cv2.transform(page.outline.astype(np.float32) * 4 + 2, turn))
     turn[:, 2] -= (x, y)
-    upright = cv2.warpAffine(gray, turn, (width, height), flags=cv2.INTER_LINEAR, borderValue=paper_tone(gray))
+    # Nearest pixels: interpolated, a thin faint stroke loses contrast and falls below the ink's threshold.
+    upright = cv2.warpAffine(gray, turn, (width, height), flags=cv2.INTER_NEAREST, borderValue=paper_tone(gray))
     return upright, np.vstack([cv2.invertAffineTransform(turn), [0, 0, 1]])
 
 
