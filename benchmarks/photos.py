@@ -5,10 +5,10 @@ OpenCV's digits_video.py sample (benchmarks/opencv_sample.py) side by side.
 Two scores: labels per photo (the digits read against the photo's true digits, label by label, as the photos'
 README suggests: no boxes needed) and, for puzzles, cells of the grid found in the photo (each true digit must be
 read in its own cell; a digit read in an empty cell or outside the grid is false).
-Altered (--enlarge ... --vignette: as photos others took), they are read without the sample.
+Altered (--enlarge ... --bend: as photos others took), they are read without the sample.
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
 Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
-       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4]
+       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4] [--bend -0.25]
 """
 from __future__ import annotations
 
@@ -90,12 +90,14 @@ def cell_score(read: list[dict], photo: Photo, grid: Grid | None) -> Score | Non
 @dataclass(frozen=True)
 class Alteration:
     """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or
-    overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by)."""
+    overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by),
+    bent by a lens (radial distortion k1: < 0 a wide lens' barrel, > 0 a pincushion)."""
     enlarge: float = 1.0
     turn: float = 0.0
     exposure: float = 1.0
     blur: float = 0.0
     vignette: float = 0.0
+    bend: float = 0.0
 
 
 def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
@@ -107,6 +109,11 @@ def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
     if change.turn:
         image = cv2.warpAffine(image, cv2.getRotationMatrix2D((width / 2, height / 2), change.turn, 1.0),
                                (width, height), borderMode=cv2.BORDER_REPLICATE)
+    if change.bend:
+        camera = np.float64([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]])
+        x, y = cv2.initUndistortRectifyMap(camera, np.float64([change.bend, 0, 0, 0]), None, camera, (width, height),
+                                           cv2.CV_32FC1)
+        image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if change.blur:
         image = cv2.GaussianBlur(image, (0, 0), change.blur)
     gain = np.float32(change.exposure)
@@ -146,8 +153,9 @@ def main() -> None:
     parser.add_argument("--exposure", type=float, default=1.0, help="read each photo this much brighter (0.4: darker)")
     parser.add_argument("--blur", type=float, default=0.0, help="read each photo blurred by this sigma (px)")
     parser.add_argument("--vignette", type=float, default=0.0, help="read each photo, its corners this much darker")
+    parser.add_argument("--bend", type=float, default=0.0, help="read each photo bent by a lens (-0.25: a wide one)")
     args = parser.parse_args()
-    change = Alteration(args.enlarge, args.turn, args.exposure, args.blur, args.vignette)
+    change = Alteration(args.enlarge, args.turn, args.exposure, args.blur, args.vignette, args.bend)
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
     images = [altered(read_image(path), change) for path in paths]

@@ -167,14 +167,42 @@ def ink_mask(ink: np.ndarray, threshold: float, least: float, options: DetectOpt
         _, mask = cv2.threshold(ink, second, 255, cv2.THRESH_BINARY)
         more = _ruled_lines(mask, options, scale)
         lines = lines if more is None else cv2.bitwise_or(lines, more)
-    faint = _faint_lines(ink, threshold, options, scale) if options.faint_lines else None
-    return _without(mask, lines if faint is None else cv2.bitwise_or(lines, faint), (7, 3))
+    if options.faint_lines:
+        for found in (_faint_lines(ink, threshold, options, scale), _bent_lines(mask, lines, options, scale)):
+            lines = lines if found is None else cv2.bitwise_or(lines, found)
+    return _without(mask, lines, (7, 3))
 
 
 def _faint_lines(ink: np.ndarray, threshold: float, options: DetectOptions, scale: float) -> np.ndarray | None:
     """The level and plumb lines of a grid's front view at half the threshold: a thin line (faint, or bent by the
     lens) breaks up at the threshold into pieces shorter than a line, which join the digits above and below."""
     return _level_lines(_faint(ink, threshold), *_line_size(ink.shape, options, scale))
+
+
+def _long_blobs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The blobs of a mask at least `length` long (wide or high)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    is_long = np.zeros(count, np.uint8)
+    long = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= length
+    is_long[1 + np.flatnonzero(long)] = 255
+    return is_long[labels]
+
+
+def _bent_lines(mask: np.ndarray, lines: np.ndarray, options: DetectOptions, scale: float) -> np.ndarray | None:
+    """The lines of a grid's front view that a lens bent (its sides bowed), where the straight `lines` leave blobs as
+    long as a line: looked for in halves of the view, where they lie nearly straight."""
+    length, _ = _line_size(mask.shape, options, scale)
+    if not _long_blobs(cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8))), length).any():
+        return None
+    # The whole of the lines, not what the straight search left: a bent line's straight piece is part of it.
+    blobs, bent = _long_blobs(mask, length), np.zeros_like(mask)
+    height, width = mask.shape
+    # Halves at quarter steps: a line's piece across one half's edge lies whole in the next.
+    for top, left in itertools.product((0, height // 4, height // 2), (0, width // 4, width // 2)):
+        found = _ruled_lines(blobs[top:top + height // 2, left:left + width // 2], options, scale)
+        if found is not None:
+            bent[top:top + height // 2, left:left + width // 2] |= found
+    return bent if bent.any() else None
 
 
 def _line_size(shape: tuple[int, ...], options: DetectOptions, scale: float) -> tuple[int, float]:
@@ -258,11 +286,7 @@ def _turned_lines(mask: np.ndarray, level: np.ndarray | None, length: int, thick
     """Lines turned in the frame (a page or a puzzle lying askew, at most `most` degrees), which the level search
     (that found `level`) cannot see: blobs as long as a line are turned level by the angles of their strongest
     straight lines."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    long = 1 + np.flatnonzero(np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= length)
-    is_long = np.zeros(count, np.uint8)
-    is_long[long] = 255
-    blobs = is_long[labels]
+    blobs = _long_blobs(mask, length)
     # A level grid or ruled page is nearly all level lines: then nothing is left to turn (a Hough costs up to 9 ms).
     # The turned lines' angles are taken from the whole blobs: the level lines cut turned ones into short pieces.
     if level is not None and cv2.countNonZero(cv2.subtract(blobs, level)) < 0.15 * cv2.countNonZero(blobs):
