@@ -130,6 +130,17 @@ def test_on_a_page_of_words_a_blob_read_as_no_digit_stays_whole():
     assert page(words=3)[0] == (0, 0, 40, 20)
 
 
+def test_a_1_written_against_a_digit_is_read_beside_it():
+    """A 41 run together reads whole as a sure 4 (a 1's stroke hardly changes it); cut in two, as a sure 4 and a
+    sure 1. Cut into two other digits as sure as it is whole, a blob stays one digit."""
+    blank = np.zeros((28, 28), np.uint8)
+    candidates = [Candidate((0, 0, 30, 20), blank, 0), Candidate((0, 0, 20, 20), blank, 0, ((2, 1),)),
+                  Candidate((20, 0, 10, 20), blank, 0, ((2, 1),))]
+    read = lambda labels: [candidates[i].box for i in choose_reading(candidates, [0.99, 0.99, 0.99], labels)]
+    assert read(["4", "4", "1"]) == [(0, 0, 20, 20), (20, 0, 10, 20)]
+    assert read(["4", "4", "7"]) == read(["1", "1", "1"]) == [(0, 0, 30, 20)]
+
+
 def test_among_numbers_a_split_that_leaves_a_part_no_digit_gives_way_to_one_into_digits():
     """893 run together: split in two, an N (the 8 and 9) and a sure 3; in three, a sure 8, a likely 9 and a 3.
     The surer weakest part picks the first; among numbers, the digits win."""
