@@ -621,7 +621,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
                                 faint_lines=True)
         inside = _candidates(front, front_options, back=back)
         rest, half = _painted_over(rest, grid), None
-    if page is not None and abs(page.turn) >= UNTURNED:
+    if page is not None and abs(page.turn) >= UNTURNED and not page.others:  # (pages beside it: all as they lie)
         outside = _page_candidates(gray, rest, page, options)
     else:
         outside = _candidates(rest, options, half if options.scale == 0.5 else None)
@@ -695,17 +695,19 @@ def _painted_over(gray: np.ndarray, grid: Grid) -> np.ndarray:
 
 
 def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
-    """The frame with everything off the page (shrunk a little, past its edge) painted in the page's paper."""
+    """The frame with everything off the page and the pages beside it (each shrunk a little, past its edge) painted
+    in their paper."""
     margin = max(9, min(gray.shape) // 30 | 1)
-    # Where the page runs out of the frame its outline (found at quarter size, where vignetting darkens the
-    # frame's sides) stops short of the side: taken to it, a digit the frame cuts still touches it (cut off).
-    outline = page.outline * 4 + 2
-    for axis, side in ((0, gray.shape[1]), (1, gray.shape[0])):
-        points = outline[..., axis]
-        points[points < margin] = 0
-        points[points >= side - margin] = side - 1
     on_page = np.zeros_like(gray)
-    cv2.fillConvexPoly(on_page, outline, 255)
+    for outline in (page.outline, *page.others):
+        # Where a page runs out of the frame its outline (found at quarter size, where vignetting darkens the
+        # frame's sides) stops short of the side: taken to it, a digit the frame cuts still touches it (cut off).
+        outline = outline * 4 + 2
+        for axis, side in ((0, gray.shape[1]), (1, gray.shape[0])):
+            points = outline[..., axis]
+            points[points < margin] = 0
+            points[points >= side - margin] = side - 1
+        cv2.fillConvexPoly(on_page, outline, 255)
     # Past the edge: the outline was found at quarter size, and a curled page's edge is not straight.
     on_page = cv2.erode(on_page, _ellipse(margin))
     return _paint(gray, cv2.bitwise_not(on_page), on_page)

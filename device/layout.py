@@ -9,6 +9,7 @@ import numpy as np
 
 AGREEING = 0.7  # share of a page's edges' length that must agree on its turn
 DIM = 90  # a page's tone below which its contrast floors are lowered (see dimmed)
+OTHER_PAGE = 0.02  # share of the image a page beside the largest covers at least (a sticky note beside a page)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
 class Page:
     outline: np.ndarray  # convex polygon (N, 1, 2) int32 in the pixels of the image it was found in
     turn: float = 0.0  # degrees by which its edges lie turned from level (counter-clockwise as seen), -45..45
+    others: tuple[np.ndarray, ...] = ()  # outlines of smaller pages beside it (a second sticky note), as `outline`
 
 
 def _turn(outline: np.ndarray, shape: tuple[int, ...]) -> float:
@@ -194,7 +196,8 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     """The page, when its edge is in view: the largest bright region (with what thick lines cut off it),
     covering between `min_area` and `max_area` of the image, beside surroundings darker than `contrast` times its
     own brightness, with a corner of its own inside the image (a shadow across a page has its edge from border
-    to border, and no corner)."""
+    to border, and no corner); and the pages beside it that are such too (a second sticky note), from
+    OTHER_PAGE of the image."""
     soft = view.soft
     split, _ = cv2.threshold(soft, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     split = int(split)
@@ -212,24 +215,41 @@ def find_page(view: View, min_area: float = 0.08, max_area: float = 0.95, contra
     if count < 2:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
-    largest = 1 + int(np.argmax(areas))
     if not min_area <= areas.max() / soft.size <= max_area:
         return None
-    hull = _outline(labels == largest)
-    # A puzzle's thick lines cut the page's bright region into parts: the page is all the large ones together
-    # (a tenth of the largest or more), when what they outline is still mostly bright (paper, not desk).
+    hull, taken = _largest_page(bright, labels, areas)
+    if not _a_page(soft, hull):
+        return None
+    others = [_outline(labels == i) for i in 1 + np.flatnonzero(areas >= OTHER_PAGE * soft.size) if i not in taken]
+    return Page(hull, _turn(hull, soft.shape), tuple(outline for outline in others if _a_page(soft, outline)))
+
+
+def _largest_page(bright: np.ndarray, labels: np.ndarray, areas: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The outline of the largest bright region and the labels of the regions it takes in. A puzzle's thick lines
+    cut a page's bright region into parts: the page is all the large ones together (a tenth of the largest or
+    more), when what they outline is still mostly bright (paper, not desk) and what is dark there is lines, no
+    wider than 7 px at this size (not the desk between two pages)."""
+    largest = 1 + int(np.argmax(areas))
     parts = 1 + np.flatnonzero(areas >= 0.1 * areas.max())
     if len(parts) > 1:
         whole = _outline(np.isin(labels, parts))
         inside = np.zeros_like(bright)
         cv2.fillConvexPoly(inside, whole, 255)
-        if cv2.countNonZero(cv2.bitwise_and(bright, inside)) >= 0.7 * cv2.countNonZero(inside):
-            hull = whole
-    corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
+        dark = cv2.erode(cv2.subtract(inside, bright), np.ones((7, 7), np.uint8))
+        if cv2.countNonZero(cv2.bitwise_and(bright, inside)) >= 0.7 * cv2.countNonZero(inside) \
+                and cv2.countNonZero(dark) < 0.08 * cv2.countNonZero(inside):
+            return whole, list(parts)
+    return _outline(labels == largest), [largest]
+
+
+def _a_page(soft: np.ndarray, outline: np.ndarray) -> bool:
+    """Whether a bright region's outline is a page's: a corner of its own inside the image, and a step down to the
+    desk across it."""
+    corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True).reshape(-1, 2)
     height, width = soft.shape
     away = 0.04 * min(width, height)
     inner = [(x, y) for x, y in corners if away < x < width - 1 - away and away < y < height - 1 - away]
-    return Page(hull, _turn(hull, soft.shape)) if inner and _stepped(soft, hull) else None
+    return bool(inner) and _stepped(soft, outline)
 
 
 def _stepped(soft: np.ndarray, outline: np.ndarray) -> bool:
