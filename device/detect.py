@@ -419,18 +419,20 @@ def _valleys(profile: np.ndarray, margin: int, most: int = 5) -> list[int]:
     return sorted(column for _, column in sorted(found)[:most])
 
 
-def _cuttings(mask: np.ndarray, parts: int) -> list[list[int]]:
-    """Every way to cut a blob into `parts` digits of the widths digits have (a 1 beside a 0) at the valleys of its
-    ink, the least ink cut first."""
+def _cuttings(mask: np.ndarray, most: int) -> list[list[int]]:
+    """Every way to cut a blob into 2 to `most` digits of the widths digits have (a 1 beside a 0) at the valleys
+    of its ink: by their number of parts, the least ink cut first."""
     profile = cv2.reduce(mask, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
     height, width = mask.shape
-    least, most = 0.15 * height, 1.25 * height
+    least, largest = 0.15 * height, 1.25 * height
+    valleys = _valleys(profile, max(2, int(least)))
     found = []
-    for cuts in itertools.combinations(_valleys(profile, max(2, int(least))), parts - 1):
-        edges = (0, *cuts, width)
-        if all(least <= right - left <= most for left, right in zip(edges, edges[1:])):
-            found.append((profile[list(cuts)].sum(), list(cuts)))
-    return [cuts for _, cuts in sorted(found)]
+    for parts in range(2, most + 1):
+        for cuts in itertools.combinations(valleys, parts - 1):
+            edges = (0, *cuts, width)
+            if all(least <= right - left <= largest for left, right in zip(edges, edges[1:])):
+                found.append((parts, profile[list(cuts)].sum(), list(cuts)))
+    return [cuts for _, _, cuts in sorted(found)]
 
 
 @dataclass(slots=True)
@@ -486,18 +488,17 @@ def _parts(blob: Blob, group: int) -> list[Candidate]:
     is as they stand apart), each piece cut once whatever the readings it is part of."""
     x, y, w, h = blob.box
     pieces: dict[tuple[int, int], Candidate | None] = {}  # by its columns in the blob
-    for parts in range(2, min(4, int(w / h / 0.45)) + 1):
-        for way, cuts in enumerate(_cuttings(blob.mask, parts), start=1):
-            edges = [0, *cuts, blob.ink.shape[1]]
-            for left, right in zip(edges, edges[1:]):
-                if (left, right) not in pieces:
-                    piece = blob.ink[:, left:right]
-                    _, top, _, height = cv2.boundingRect(piece)  # the rows the piece's ink spans
-                    box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
-                    pieces[left, right] = None if height == 0 else \
-                        Candidate((x + box[0], y + box[1], *box[2:]), piece[top:top + height], group, ())
-                if pieces[left, right] is not None:
-                    pieces[left, right].readings += ((parts, way),)
+    for way, cuts in enumerate(_cuttings(blob.mask, min(4, int(w / h / 0.45))), start=1):
+        edges = [0, *cuts, blob.ink.shape[1]]
+        for left, right in zip(edges, edges[1:]):
+            if (left, right) not in pieces:
+                piece = blob.ink[:, left:right]
+                _, top, _, height = cv2.boundingRect(piece)  # the rows the piece's ink spans
+                box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
+                pieces[left, right] = None if height == 0 else \
+                    Candidate((x + box[0], y + box[1], *box[2:]), piece[top:top + height], group, ())
+            if pieces[left, right] is not None:
+                pieces[left, right].readings += ((len(cuts) + 1, way),)
     return [piece for piece in pieces.values() if piece is not None]
 
 

@@ -579,8 +579,8 @@ def test_touching_digits_of_unlike_widths_are_cut_where_each_ends(quick_world, m
     frames = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=48, seed=1)))
     model = load_model(quick_world)
     at_valleys = _numbers_read_exactly(frames, model)
-    monkeypatch.setattr("edgedigits.device.detect._cuttings",
-                        lambda mask, parts: [[mask.shape[1] * k // parts for k in range(1, parts)]])
+    monkeypatch.setattr("edgedigits.device.detect._cuttings", lambda mask, most: [
+        [mask.shape[1] * k // parts for k in range(1, parts)] for parts in range(2, most + 1)])
     even = _numbers_read_exactly(frames, model)
     assert at_valleys >= even + 5, (at_valleys, even)
 
