@@ -1,6 +1,8 @@
-"""Reading images from files and uploads with one bound: no image of more than MAX_IMAGE_PIXELS is decoded."""
+"""Reading images from files and uploads with one bound: no image of more than MAX_IMAGE_PIXELS is decoded; and
+altering them as other cameras would have taken them (the photo benchmark's and the tests' alterations)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,3 +33,40 @@ def decode_image(data: bytes, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
 def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """An image file decoded, or a one-line error naming it."""
     return _decoded(lambda: cv2.imread(str(path), flags), f"{path}: ")
+
+
+@dataclass(frozen=True)
+class Alteration:
+    """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or
+    overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by),
+    bent by a lens (radial distortion k1: < 0 a wide lens' barrel, > 0 a pincushion)."""
+    enlarge: float = 1.0
+    turn: float = 0.0
+    exposure: float = 1.0
+    blur: float = 0.0
+    vignette: float = 0.0
+    bend: float = 0.0
+
+
+def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
+    """A photo changed as `change` says, its sides filled from its edge where it is turned."""
+    if change.enlarge != 1:
+        image = cv2.resize(image, None, fx=change.enlarge, fy=change.enlarge,
+                           interpolation=cv2.INTER_CUBIC if change.enlarge > 1 else cv2.INTER_AREA)
+    height, width = image.shape[:2]
+    if change.turn:
+        image = cv2.warpAffine(image, cv2.getRotationMatrix2D((width / 2, height / 2), change.turn, 1.0),
+                               (width, height), borderMode=cv2.BORDER_REPLICATE)
+    if change.bend:
+        camera = np.float64([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]])
+        x, y = cv2.initUndistortRectifyMap(camera, np.float64([change.bend, 0, 0, 0]), None, camera, (width, height),
+                                           cv2.CV_32FC1)
+        image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if change.blur:
+        image = cv2.GaussianBlur(image, (0, 0), change.blur)
+    gain = np.float32(change.exposure)
+    if change.vignette:
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        gain = gain * (1 - change.vignette * (((x - width / 2) / (width / 2)) ** 2
+                                              + ((y - height / 2) / (height / 2)) ** 2) / 2)[..., None]
+    return image if np.all(gain == 1) else np.clip(image * gain, 0, 255).astype(np.uint8)

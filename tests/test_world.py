@@ -21,6 +21,7 @@ from edgedigits.device.normalize import normalize_crop
 from edgedigits.device.numbers import group_numbers, page_of_words, with_neighbours, without_stems
 from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
 from edgedigits.footage import FootageOptions, Score, iou, render_frames, render_video, score_frame
+from edgedigits.images import Alteration, altered
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
 from tests.conftest import cli
 from tests.test_device import _similarity
@@ -64,11 +65,7 @@ def test_a_webcams_vignetting_is_no_page_on_a_desk():
     photo = Path(__file__).resolve().parents[2] / "shared" / "photos" / "hw_fg_webcam_237845.png"
     if not photo.exists():
         pytest.skip(f"{photo} (the shared real photos) is not here")
-    image = cv2.imread(str(photo))
-    height, width = image.shape[:2]
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    fall = 1 - 0.4 * (((x - width / 2) / (width / 2)) ** 2 + ((y - height / 2) / (height / 2)) ** 2) / 2
-    vignetted = (image * fall[..., None]).astype(np.uint8)
+    vignetted = altered(cv2.imread(str(photo)), Alteration(vignette=0.4))
     assert find_page(_view(vignetted)) is None
     assert len([c for c in find_digits(vignetted) if c.whole and c.box[3] >= 40]) == 6
 
@@ -206,11 +203,9 @@ def _sudoku() -> Path:
     return SUDOKU
 
 
-PHOTO_CHANGES = {"as it is": lambda photo: photo,
-                 "enlarged 3x": lambda photo: cv2.resize(photo, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC),
-                 "underexposed 0.4x": lambda photo: (photo * 0.4).astype(np.uint8),
-                 "shrunk 0.75x": lambda photo: cv2.resize(photo, None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA),
-                 "shrunk 0.5x": lambda photo: cv2.resize(photo, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)}
+PHOTO_CHANGES = {"as it is": Alteration(), "enlarged 3x": Alteration(enlarge=3),
+                 "underexposed 0.4x": Alteration(exposure=0.4), "shrunk 0.75x": Alteration(enlarge=0.75),
+                 "shrunk 0.5x": Alteration(enlarge=0.5)}
 
 
 @pytest.mark.parametrize("change", PHOTO_CHANGES)
@@ -219,7 +214,7 @@ def test_opencvs_sudoku_photo_reads_right_cell_by_cell(quick_world, change):
     underexposed, its printed ink 20-40 below the paper (before contrast floors followed a dim page: 8 of 26); and
     smaller than a camera's frame (422 px), its grid looked for at half its size (at a quarter: none, 16 of 26), or
     at its own under 320 px (282 px: at half size its corners were found astray, 6 of 26)."""
-    correct, in_empty = _sudoku_cells_read(PHOTO_CHANGES[change](cv2.imread(str(_sudoku()))), quick_world)
+    correct, in_empty = _sudoku_cells_read(altered(cv2.imread(str(_sudoku())), PHOTO_CHANGES[change]), quick_world)
     assert correct >= 22 and not in_empty
 
 
@@ -227,7 +222,7 @@ def test_a_puzzle_photo_bent_by_a_wide_lens_is_read(quick_world):
     # Its lines bowed, the straight search across the whole grid left their ends, joined to the digits near its sides
     # (the live model: 14 of 26 cells read right); looked for half a grid at a time too, they lie nearly straight.
     # (Its bowed side, taken into the grid's outline, brings the rotated text beside it in: a 1 or two.)
-    correct, in_empty = _sudoku_cells_read(_bent(cv2.imread(str(_sudoku())), -0.25), quick_world)
+    correct, in_empty = _sudoku_cells_read(altered(cv2.imread(str(_sudoku())), Alteration(bend=-0.25)), quick_world)
     assert correct >= 18 and in_empty <= 2
 
 
@@ -246,14 +241,6 @@ def _sudoku_cells_read(photo: np.ndarray, model: Path) -> tuple[int, int]:
     in_empty = sum(not SUDOKU_GRID[r][c] for r, c in read)
     print(f"sudoku.png: {correct} of 26 cells read right, {in_empty} digits in empty cells")
     return correct, in_empty
-
-
-def _bent(photo: np.ndarray, k1: float) -> np.ndarray:
-    """The photo as a lens with radial distortion `k1` (< 0: a wide lens' barrel) would have taken it."""
-    height, width = photo.shape[:2]
-    camera = np.float64([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]])
-    x, y = cv2.initUndistortRectifyMap(camera, np.float64([k1, 0, 0, 0]), None, camera, (width, height), cv2.CV_32FC1)
-    return cv2.remap(photo, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def test_opencvs_sudoku_photo_taken_askew_is_read_as_a_grid(quick_world):
