@@ -115,7 +115,10 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: 
                                    max(dimmed(7.0, high), 0.15 * (high - low)))
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     frame_area = gray.shape[0] * gray.shape[1]
-    seen = False
+    # A grid whose thin border breaks up at this size leaves its lines one long blob, outlining no area but
+    # spanning it.
+    longest = max(contours, key=len, default=None)
+    seen = longest is not None and cv2.contourArea(cv2.convexHull(longest)) >= min_area * frame_area
     for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:3]:
         area = cv2.contourArea(contour)
         if area < min_area * frame_area:
