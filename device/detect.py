@@ -20,6 +20,10 @@ SMALLEST_VIEW = 160  # px, the longer side of the least view a grid is looked fo
 # Degrees: a page turned less is read as it lies. A number's digits stand apart along it much as they do level, and
 # turned upright (interpolated) its thin faint strokes would lose contrast: a dim sticky note's, 9 of 14 read -> 5.
 UNTURNED = 10.0
+# The sizes above (stroke, line, kernel) are set for a camera's 640x480 frame. A larger image whose digits stand taller
+# than TALL px is read again shrunk until they stand about DIGIT px, no smaller than a camera's frame: a phone's photo
+# of a page of large handwriting (footage enlarged 2x: plain F1 0.954 -> 0.976, ruled 0.810 -> 0.906).
+CAMERA_SIDE, TALL, DIGIT = 640, 60, 40
 
 
 @dataclass(frozen=True)
@@ -596,11 +600,23 @@ def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> Blobs
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
     """Digit candidates of a frame; a wide blob yields itself and its split parts (same group). A page lying
     on a darker desk bounds the search and settles the ink's polarity (dark), and is read upright; a printed grid
-    (a puzzle, a table) is read from the front, its lines taken out; the rest of the frame as it is."""
+    (a puzzle, a table) is read from the front, its lines taken out; the rest of the frame as it is. A large image
+    is read shrunk (see TALL)."""
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
-    if max(frame.shape[:2]) > options.largest:
-        return _shrunk(frame, options)
+    side = max(frame.shape[:2])
+    if side > options.largest:
+        return _shrunk(frame, options, options.largest)
+    found = _found(frame, options)
+    heights = [c.box[3] for c in found if c.whole]
+    tall = float(np.median(heights)) if heights else 0.0
+    if side > CAMERA_SIDE and tall > TALL:
+        return _shrunk(frame, options, max(CAMERA_SIDE, int(side * DIGIT / tall)))
+    return found
+
+
+def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
+    """find_digits' candidates of a frame at the size it is read."""
     gray = _gray(frame)
     half = _half(gray)
     view = View.of(_half(half))
@@ -632,11 +648,11 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     return inside + outside
 
 
-def _shrunk(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
-    """The candidates of a frame too large to read as it is, found on it shrunk to `options.largest`."""
+def _shrunk(frame: np.ndarray, options: DetectOptions, longest: int) -> list[Candidate]:
+    """The candidates of a frame too large to read as it is, found on it shrunk to `longest` px."""
     height, width = frame.shape[:2]
-    shrink = options.largest / max(height, width)
-    size = (min(options.largest, round(width * shrink)), min(options.largest, round(height * shrink)))
+    shrink = longest / max(height, width)
+    size = (min(longest, round(width * shrink)), min(longest, round(height * shrink)))
     found = find_digits(cv2.resize(_gray(frame), size, interpolation=cv2.INTER_AREA), options)
     for candidate in found:
         candidate.box = tuple(round(v / shrink) for v in candidate.box)
