@@ -8,6 +8,7 @@ from edgedigits.data import NOT_A_DIGIT
 GAP = 0.8  # of the digits' height: a wider gap between two digits of a line starts a new number
 WORD_GAP = 0.3  # of their height: letters of a word stand closer
 WORDS_GAP = 0.5  # on a page of words, where letters broken in pieces and italic ones stand wider apart
+TEXT_GAP = 1.6  # of their height: words of a line of printed text stand at most this far apart
 LIKELY = 0.5  # a reading's score above which the model holds it more likely that digit than anything else
 
 
@@ -44,8 +45,8 @@ def page_of_words(labels: Sequence[str]) -> bool:
     return unread >= 3 and 2 * unread >= len(labels)
 
 
-def _lines(readings: list[dict]) -> list[list[dict]]:
-    """Readings chained into lines of writing: each at most GAP of their height beside another of its line."""
+def _lines(readings: list[dict], gap: float = GAP) -> list[list[dict]]:
+    """Readings chained into lines of writing: each at most `gap` of their height beside another of its line."""
     readings = sorted(readings, key=lambda r: r["box"][0])
     line = list(range(len(readings)))  # each reading's line, as the index of a reading in it (union-find)
 
@@ -55,9 +56,9 @@ def _lines(readings: list[dict]) -> list[list[dict]]:
         return i
     for i, (ax, _, aw, ah) in enumerate(r["box"] for r in readings):
         for j in range(i + 1, len(readings)):
-            if readings[j]["box"][0] - (ax + aw) > 1.6 * GAP * ah:  # (a taller neighbour is no taller than 1.6x)
+            if readings[j]["box"][0] - (ax + aw) > 1.6 * gap * ah:  # (a taller neighbour is no taller than 1.6x)
                 break
-            if _beside(readings[i], readings[j], GAP):
+            if _beside(readings[i], readings[j], gap):
                 line[first(j)] = first(i)
     lines: dict[int, list[dict]] = {}
     for i, reading in enumerate(readings):
@@ -69,10 +70,13 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
     """The digits but the 1s that stand in a word: as close to a blob of their line that is no digit (`unread`)
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
     two sides, a row of l's). On a page of words (`words`), or in a line of words (a heading above a puzzle), any
-    digit standing so, or up to WORDS_GAP apart, is a letter (an A read as 4, the stroke of a broken U as 1)."""
+    digit standing so, or up to WORDS_GAP apart, is a letter (an A read as 4, the stroke of a broken U as 1); and
+    so is any digit between the words of a line of text (_between_words)."""
     if words:
         in_words = {id(d) for d in digits}
     elif sum(r["label"] == NOT_A_DIGIT for r in unread) >= 3:  # (with fewer, no line is one of words)
+        between = _between_words(digits, unread)
+        digits, unread = [d for d in digits if id(d) not in between], unread + [d for d in digits if id(d) in between]
         in_words = {id(d) for line in _lines(digits + unread) if page_of_words([r["label"] for r in line])
                     for d in line}
     else:
@@ -83,6 +87,17 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems
+
+
+def _between_words(digits: list[dict], unread: list[dict]) -> set[int]:
+    """The digits (their ids) standing between words in a line of printed text: a page's o, s, l and q read as 0, 5,
+    1 and 9 between letters read as no digit (a form's digits stand beside its label, not between words)."""
+    between = set()
+    for line in _lines(digits + unread, TEXT_GAP):
+        words = [r["box"][0] for r in line if r["label"] == NOT_A_DIGIT]
+        if page_of_words([r["label"] for r in line]):
+            between |= {id(r) for r in line if min(words) < r["box"][0] < max(words)}
+    return between
 
 
 def group_numbers(digits: list[dict]) -> list[dict]:

@@ -487,6 +487,24 @@ def test_a_comb_inside_a_frame_already_taken_out_is_no_frame():
     assert not _unframed(np.zeros((60, 120), np.uint8), (10, 10, 80, 30), closed=False)
 
 
+def test_digits_between_the_words_of_a_line_of_text_are_letters():
+    """A puzzle's instructions taken close (sud_wicht_image10.jpg at 1280x960): lowercase letters stand as tall as
+    digits, and o, s, l, q, u read as 0, 5, 1s and 9 between the words the model reads as no digit. These are the
+    live model's readings of "... que les chiffres ... fois dans": 13 digits, 10 of them between words."""
+    read = [(188, "5"), (209, "0"), (234, "7"), (260, "N"), (310, "9"), (336, "1"), (346, "1"), (368, "1"),
+            (378, "1"), (386, "5"), (436, "N"), (468, "N"), (492, "N"), (516, "N"), (540, "N"), (564, "N"), (576, "N"),
+            (600, "1"), (610, "5"), (630, "N"), (674, "N"), (698, "1"), (736, "9"), (760, "N"), (792, "N"),
+            (814, "N"), (836, "N"), (886, "N"), (928, "N"), (950, "1"), (959, "N"), (1006, "1"), (1016, "0"),
+            (1040, "1"), (1048, "5"), (1092, "N"), (1136, "N")]
+    line = [{"box": [x, 16, 8 if label == "1" else 21, 24], "label": label, "score": 0.99} for x, label in read]
+    kept = without_stems([r for r in line if r["label"] != "N"], [r for r in line if r["label"] == "N"])
+    assert all(d["box"][0] < 260 for d in kept), kept  # the first word's letters stand before any word's
+    # A form's label stands beside its field, not on both sides of it: the field's digits stay digits.
+    form = [{"box": [40 + 22 * k, 16, 20, 24], "label": "N", "score": 0.99} for k in range(4)]
+    field = [{"box": [160 + 26 * k, 12, 20, 30], "label": label, "score": 0.99} for k, label in enumerate("2025")]
+    assert without_stems(field, form) == field
+
+
 def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     # An l, an I or a serif H's side is a 1 to any reader of one crop; beside the other letters of its word, it
     # is a letter. A 1 set apart from the words, or beside another digit, stays a digit.
