@@ -23,19 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from edgedigits.device.detect import find_frame_grid
-from edgedigits.device.layout import Grid
 from edgedigits.device.live import RunOptions, load_model, read_digits
-from edgedigits.footage import Score
-from edgedigits.images import Alteration, altered, read_image
+from edgedigits.footage import Score, cell_score
+from edgedigits.images import SUDOKU_PNG, SUDOKU_PNG_GRID, Alteration, altered, read_image
 
 from common import save
 from versus_opencv import SAMPLES, SYSTEM_PYTHON
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
-SUDOKU = SAMPLES.parent / "data" / "sudoku.png"
-SUDOKU_GRID = [[0, 0, 0, 6, 0, 4, 7, 0, 0], [7, 0, 6, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 0, 5, 0, 8, 0],
-               [0, 7, 0, 0, 2, 0, 0, 9, 3], [8, 0, 0, 0, 0, 0, 0, 0, 5], [4, 3, 0, 0, 1, 0, 0, 7, 0],
-               [0, 5, 0, 2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 2, 0, 8], [0, 0, 2, 3, 0, 1, 0, 0, 0]]
 
 
 @dataclass
@@ -52,8 +47,8 @@ def photos(folder: Path) -> list[Photo]:
         grid = entry.get("grid")
         digits = "".join(str(d) for row in grid for d in row if d) if grid else "".join(entry["lines"])
         found.append(Photo(folder / entry["photo"], digits, grid))
-    if SUDOKU.exists():
-        found.append(Photo(SUDOKU, "".join(str(d) for row in SUDOKU_GRID for d in row if d), SUDOKU_GRID))
+    if SUDOKU_PNG.exists():
+        found.append(Photo(SUDOKU_PNG, "".join(str(d) for row in SUDOKU_PNG_GRID for d in row if d), SUDOKU_PNG_GRID))
     return found
 
 
@@ -63,27 +58,6 @@ def label_score(read: list[dict], truth: str) -> Score:
     correct = sum((found & true).values())
     return Score(truth=len(truth), found=sum(found.values()), correct=correct, missed=len(truth) - correct,
                  false_positives=sum(found.values()) - correct)
-
-
-def cell_score(read: list[dict], photo: Photo, grid: Grid | None) -> Score | None:
-    """Each true digit against what was read in its cell of the grid found in the photo (None: no grid found);
-    a digit outside the grid counts for nothing here (the label score counts it)."""
-    if grid is None:
-        return None
-    cells: dict[tuple[int, int], dict] = {}
-    for digit in read:
-        x, y, w, h = digit["box"]
-        cell = grid.cell(x + w / 2, y + h / 2)
-        if cell is not None and digit.get("score", 1) >= cells.get(cell, {}).get("score", -1):
-            cells[cell] = digit
-    score = Score(truth=sum(1 for row in photo.grid for d in row if d), found=len(cells))
-    for (row, column), digit in cells.items():
-        true = photo.grid[row][column]
-        score.correct += digit["label"] == str(true)
-        score.wrong_label += bool(true) and digit["label"] != str(true)
-        score.false_positives += not true
-    score.missed = score.truth - score.correct - score.wrong_label
-    return score
 
 
 def ours(model, images: list[np.ndarray]) -> list[list[dict]]:
@@ -127,12 +101,12 @@ def main() -> None:
     lines = ["| photo | digits | F1 | read | false | cells | sample F1 | sample read | sample cells |",
              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
     for index, photo in enumerate(chosen):
-        row, cells = {"photo": photo.path.name, "digits": len(photo.digits)}, {}
+        row, cells, grid = {"photo": photo.path.name, "digits": len(photo.digits)}, {}, grids[index]
         for who, read in (("ours", mine[index]), ("sample", theirs[index] if theirs else None)):
             if read is None:
                 continue
             labels = label_score(read, photo.digits)
-            cells[who] = cell_score(read, photo, grids[index]) if photo.grid else None
+            cells[who] = cell_score(read, photo.grid, grid) if photo.grid and grid is not None else None
             total = totals[who]
             for field in ("truth", "found", "correct", "missed", "false_positives"):
                 setattr(total, field, getattr(total, field) + getattr(labels, field))

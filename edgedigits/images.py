@@ -12,6 +12,12 @@ import numpy as np
 from edgedigits import MAX_IMAGE_PIXELS, EdgeDigitsError
 
 TOO_LARGE = f"over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit"
+# OpenCV's photographed newspaper puzzle (Debian's opencv-doc) and its cells, 0 where empty: the photo benchmark's
+# and the tests' truth for it.
+SUDOKU_PNG = Path("/usr/share/doc/opencv-doc/examples/data/sudoku.png")
+SUDOKU_PNG_GRID = [[0, 0, 0, 6, 0, 4, 7, 0, 0], [7, 0, 6, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 0, 5, 0, 8, 0],
+                   [0, 7, 0, 0, 2, 0, 0, 9, 3], [8, 0, 0, 0, 0, 0, 0, 0, 5], [4, 3, 0, 0, 1, 0, 0, 7, 0],
+                   [0, 5, 0, 2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 2, 0, 8], [0, 0, 2, 3, 0, 1, 0, 0, 0]]
 
 
 def _decoded(decode: Callable[[], np.ndarray | None], name: str) -> np.ndarray:

@@ -20,16 +20,12 @@ from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.normalize import normalize_crop
 from edgedigits.device.numbers import group_numbers, page_of_words, with_neighbours, without_stems
 from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
-from edgedigits.footage import FootageOptions, Score, TruthDigit, iou, render_frames, render_video, score_frame
-from edgedigits.images import Alteration, altered
+from edgedigits.footage import (FootageOptions, Score, TruthDigit, cell_score, iou, render_frames, render_video,
+                                score_frame)
+from edgedigits.images import SUDOKU_PNG, SUDOKU_PNG_GRID, Alteration, altered
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
 from tests.conftest import cli
 from tests.test_device import _similarity
-
-SUDOKU = Path("/usr/share/doc/opencv-doc/examples/data/sudoku.png")
-SUDOKU_GRID = [[0, 0, 0, 6, 0, 4, 7, 0, 0], [7, 0, 6, 0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 0, 5, 0, 8, 0],
-               [0, 7, 0, 0, 2, 0, 0, 9, 3], [8, 0, 0, 0, 0, 0, 0, 0, 5], [4, 3, 0, 0, 1, 0, 0, 7, 0],
-               [0, 5, 0, 2, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 2, 0, 8], [0, 0, 2, 3, 0, 1, 0, 0, 0]]
 
 
 def _frames(mnist, condition: str, count: int = 6, seed: int = 7):
@@ -223,12 +219,12 @@ def test_digits_in_a_line_come_out_as_numbers(quick_export, mnist, tmp_path):
 
 
 def _sudoku() -> Path:
-    if not SUDOKU.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+    if not SUDOKU_PNG.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "opencv-doc"], capture_output=True,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    if not SUDOKU.exists():
+    if not SUDOKU_PNG.exists():
         pytest.skip("OpenCV's samples/data/sudoku.png (Debian's opencv-doc) is not installed here")
-    return SUDOKU
+    return SUDOKU_PNG
 
 
 PHOTO_CHANGES = {"as it is": Alteration(), "enlarged 3x": Alteration(enlarge=3),
@@ -256,19 +252,11 @@ def test_a_puzzle_photo_bent_by_a_wide_lens_is_read(quick_world):
 
 def _sudoku_cells_read(photo: np.ndarray, model: Path) -> tuple[int, int]:
     """Of sudoku.png (changed), how many of its digits are read right cell by cell, and how many in empty cells."""
-    digits = read_digits(photo, load_model(model), 0.9).digits
     grid = find_frame_grid(photo)
     assert grid is not None
-    read = {}
-    for digit in digits:
-        x, y, w, h = digit["box"]
-        cell = grid.cell(x + w / 2, y + h / 2)
-        if cell is not None:
-            read[cell] = digit["label"]
-    correct = sum(read.get((r, c)) == str(d) for r, row in enumerate(SUDOKU_GRID) for c, d in enumerate(row) if d)
-    in_empty = sum(not SUDOKU_GRID[r][c] for r, c in read)
-    print(f"sudoku.png: {correct} of 26 cells read right, {in_empty} digits in empty cells")
-    return correct, in_empty
+    score = cell_score(read_digits(photo, load_model(model), 0.9).digits, SUDOKU_PNG_GRID, grid)
+    print(f"sudoku.png: {score.correct} of 26 cells read right, {score.false_positives} digits in empty cells")
+    return score.correct, score.false_positives
 
 
 def test_opencvs_sudoku_photo_taken_askew_is_read_as_a_grid(quick_world):
@@ -280,7 +268,7 @@ def test_opencvs_sudoku_photo_taken_askew_is_read_as_a_grid(quick_world):
                            borderMode=cv2.BORDER_REPLICATE)
     assert find_frame_grid(photo) is not None
     read = Counter(digit["label"] for digit in read_digits(photo, load_model(quick_world), 0.9).digits)
-    true = Counter(str(d) for row in SUDOKU_GRID for d in row if d)
+    true = Counter(str(d) for row in SUDOKU_PNG_GRID for d in row if d)
     print(f"sudoku.png turned: {sum((read & true).values())} of 26 labels read, {sum((read - true).values())} false")
     assert sum((read & true).values()) >= 22 and sum((read - true).values()) <= 2
 

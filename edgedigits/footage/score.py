@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from edgedigits import EdgeDigitsError
 from edgedigits.footage.conditions import TruthDigit
@@ -74,3 +75,26 @@ def score_frame(found: list[dict], truth: list[TruthDigit], score: Score, min_io
     score.found += len(found)
     score.missed += len(truth) - len(used_truth)
     score.false_positives += len(found) - len(used_found)
+
+
+class Cells(Protocol):
+    def cell(self, x: float, y: float) -> tuple[int, int] | None: ...
+
+
+def cell_score(read: list[dict], truth: list[list[int]], grid: Cells) -> Score:
+    """A puzzle's true digits (`truth`: its cells, 0 where empty) against what was read in each cell of the grid
+    found (its surest digit there); a digit outside the grid counts for nothing here."""
+    cells: dict[tuple[int, int], dict] = {}
+    for digit in read:
+        x, y, w, h = digit["box"]
+        cell = grid.cell(x + w / 2, y + h / 2)
+        if cell is not None and digit.get("score", 1) >= cells.get(cell, {}).get("score", -1):
+            cells[cell] = digit
+    score = Score(truth=sum(1 for row in truth for d in row if d), found=len(cells))
+    for (row, column), digit in cells.items():
+        true = truth[row][column]
+        score.correct += digit["label"] == str(true)
+        score.wrong_label += bool(true) and digit["label"] != str(true)
+        score.false_positives += not true
+    score.missed = score.truth - score.correct - score.wrong_label
+    return score
