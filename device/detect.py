@@ -711,6 +711,11 @@ def _painted_over(gray: np.ndarray, grid: Grid) -> np.ndarray:
     return _paint(gray, inside, inside)
 
 
+def _in_frame(outline: np.ndarray) -> np.ndarray:
+    """A page's outline, found in the frame's quarter-size view, in the frame's pixels (its 4x4 blocks' middles)."""
+    return outline * 4 + 2
+
+
 def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     """The frame with everything off the page and the pages beside it (each shrunk a little, past its edge) painted
     in their paper."""
@@ -719,7 +724,7 @@ def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     for outline in (page.outline, *page.others):
         # Where a page runs out of the frame its outline (found at quarter size, where vignetting darkens the
         # frame's sides) stops short of the side: taken to it, a digit the frame cuts still touches it (cut off).
-        outline = outline * 4 + 2
+        outline = _in_frame(outline)
         for axis, side in ((0, gray.shape[1]), (1, gray.shape[0])):
             points = outline[..., axis]
             points[points < margin] = 0
@@ -734,7 +739,7 @@ def _upright_page(gray: np.ndarray, page: Page) -> tuple[np.ndarray, np.ndarray]
     """The page (in a frame with what is off it painted paper) turned upright, cut to its outline; and the
     homography back to the frame."""
     turn = cv2.getRotationMatrix2D((gray.shape[1] / 2, gray.shape[0] / 2), -page.turn, 1.0)
-    x, y, width, height = cv2.boundingRect(cv2.transform(page.outline.astype(np.float32) * 4 + 2, turn))
+    x, y, width, height = cv2.boundingRect(cv2.transform(_in_frame(page.outline).astype(np.float32), turn))
     turn[:, 2] -= (x, y)
     upright = cv2.warpAffine(gray, turn, (width, height), flags=cv2.INTER_LINEAR, borderValue=paper_tone(gray))
     return upright, np.vstack([cv2.invertAffineTransform(turn), [0, 0, 1]])
