@@ -608,11 +608,9 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     if side > options.largest:
         return _shrunk(frame, options, options.largest)
     found = _found(frame, options)
-    heights = [c.box[3] for c in found if c.whole]
+    heights = [c.box[3] for c in found if c.whole] if side > CAMERA_SIDE else []
     tall = float(np.median(heights)) if heights else 0.0
-    if side > CAMERA_SIDE and tall > TALL:
-        return _shrunk(frame, options, max(CAMERA_SIDE, int(side * DIGIT / tall)))
-    return found
+    return _shrunk(frame, options, max(CAMERA_SIDE, int(side * DIGIT / tall))) if tall > TALL else found
 
 
 def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
