@@ -543,7 +543,10 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     if scale < FORM_SCALE and _boxed(ink.strength, threshold, options, scale):
         return _blobs(gray, replace(options, scale=FORM_SCALE, dark=ink.dark))
     mask = ink_mask(ink.strength, threshold, ink.least, options, scale)
-    boxes = _blob_boxes(mask, options, scale).boxes
+    found = _blob_boxes(mask, options, scale)
+    # An outline still standing once frames were taken out had no frame's straight lines: touching digits with two
+    # loops (00, 08) have two holes as tall as a comb's cells. It is a blob, unless it holds one.
+    boxes = found.boxes + [frame for frame in found.frames if not any(_holds(frame, box) for box in found.boxes)]
     # From here on only the ink inside the mask counts: ruled lines, frames and faint specks are gone. Crops
     # take it from the unblurred frame: the blur that steadies the mask softens a digit enough to cost 1 pp of F1.
     ink = replace(ink, strength=cv2.bitwise_and(_against_paper(small, ink.paper, ink.dark), mask))
@@ -551,6 +554,12 @@ def _blobs(gray: np.ndarray, options: DetectOptions, small: np.ndarray | None = 
     # merged with the digits it surrounds it would take them along when it is dropped.
     tallest = options.max_height_ratio * mask.shape[0]
     return Inked(ink, mask, _merge_broken([box for box in boxes if box[3] <= tallest]), scale)
+
+
+def _holds(outer: list[int], inner: list[int]) -> bool:
+    """Whether a box (x, y, w, h) holds another."""
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2] \
+        and inner[1] + inner[3] <= outer[1] + outer[3]
 
 
 @dataclass(frozen=True)

@@ -606,6 +606,19 @@ def test_touching_digits_of_unlike_widths_are_cut_where_each_ends(quick_world, m
     assert at_valleys >= even + 5, (at_valleys, even)
 
 
+def test_touching_digits_with_two_loops_are_no_comb(mnist):
+    # Two touching 0s have two holes as tall as their blob, as a comb's cells do; no straight line spans them, so
+    # they stand as a blob (before, they were set aside as a frame and never read).
+    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=27, frames_per_scene=2,
+                                                                 seed=2)))[26]
+    zeros = [t for t in truth if t.label == "0" and t.box[0] < 100 and t.box[1] > 380]
+    assert len(zeros) == 2
+    found = find_digits(frame)
+    left, right = zeros[0].box[0], zeros[1].box[0] + zeros[1].box[2]
+    assert any(c.whole and c.box[0] <= left + 2 and c.box[0] + c.box[2] >= right - 2 for c in found)
+    assert all(max(iou(c.box, t.box) for c in found) >= 0.7 for t in zeros)
+
+
 def test_touching_digits_that_stand_apart_at_full_size_are_cut_apart(mnist):
     # At half size the one-pixel gap between a small 3 and 4 closes, and their blob was cut where its ink is
     # thinnest, which left a piece of each in the other (IoU 0.79 and 0.62); at full size they stand apart.
