@@ -16,11 +16,11 @@ from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_cro
 from edgedigits.device.numbers import likely, page_of_words
 
 INK_FLOOR = 20.0  # ink strength below which a well-lit page's sensor noise lies
-SMALLEST_VIEW = 160  # px, the longer side of the least view a grid is looked for in (a 640x480 camera frame's quarter)
 # Degrees: a page turned less is read as it lies. A number's digits stand apart along it much as they do level, and
 # turned upright (interpolated) its thin faint strokes would lose contrast: a dim sticky note's, 9 of 14 read -> 5.
 UNTURNED = 10.0
-# The sizes above (stroke, line, kernel) are set for a camera's 640x480 frame. A larger image whose digits stand taller
+# The sizes above (stroke, line, kernel) are set for a camera's 640x480 frame. A smaller image is read enlarged to it
+# (a 320x240 webcam's footage: plain F1 0.906 -> 0.975, desk 0.846 -> 0.959). A larger one whose digits stand taller
 # than TALL px is read again shrunk until they stand about DIGIT px, no smaller than a camera's frame: a phone's photo
 # of a page of large handwriting (footage enlarged 2x: plain F1 0.954 -> 0.976, ruled 0.810 -> 0.906).
 CAMERA_SIDE, TALL, DIGIT = 640, 60, 40
@@ -609,17 +609,22 @@ def _blob_boxes(mask: np.ndarray, options: DetectOptions, scale: float) -> Blobs
 def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> list[Candidate]:
     """Digit candidates of a frame; a wide blob yields itself and its split parts (same group). A page lying
     on a darker desk bounds the search and settles the ink's polarity (dark), and is read upright; a printed grid
-    (a puzzle, a table) is read from the front, its lines taken out; the rest of the frame as it is. A large image
-    is read shrunk (see TALL)."""
+    (a puzzle, a table) is read from the front, its lines taken out; the rest of the frame as it is. An image
+    smaller or larger than a camera's frame is read resized (see CAMERA_SIDE)."""
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
     side = max(frame.shape[:2])
-    if side > options.largest:
-        return _shrunk(frame, options, options.largest)
+    if not CAMERA_SIDE <= side <= options.largest:
+        return _resized(frame, options, _read_side(side, options))
     found = _found(frame, options)
     heights = [c.box[3] for c in found if c.whole] if side > CAMERA_SIDE else []
     tall = float(np.median(heights)) if heights else 0.0
-    return _shrunk(frame, options, max(CAMERA_SIDE, int(side * DIGIT / tall))) if tall > TALL else found
+    return _resized(frame, options, max(CAMERA_SIDE, int(side * DIGIT / tall))) if tall > TALL else found
+
+
+def _read_side(side: int, options: DetectOptions) -> int:
+    """The longer side (px) an image whose longer side is `side` is read at first."""
+    return min(max(side, CAMERA_SIDE), options.largest)
 
 
 def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
@@ -628,7 +633,7 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
     half = _half(gray)
     view = View.of(_half(half))
     page = find_page(view) if options.pages else None
-    grid = _grid(gray, half, view) if options.grids else None
+    grid = _grid(half, view) if options.grids else None
     rest = gray  # what is read outside any grid
     if page is not None:  # the threshold and the polarity come from the page alone, not from the desk's texture
         options = replace(options, dark=True if options.dark is None else options.dark)
@@ -655,41 +660,39 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
     return inside + outside
 
 
-def _shrunk(frame: np.ndarray, options: DetectOptions, longest: int) -> list[Candidate]:
-    """The candidates of a frame too large to read as it is, found on it shrunk to `longest` px."""
-    height, width = frame.shape[:2]
-    shrink = longest / max(height, width)
-    size = (min(longest, round(width * shrink)), min(longest, round(height * shrink)))
-    found = find_digits(cv2.resize(_gray(frame), size, interpolation=cv2.INTER_AREA), options)
+def _resize(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    """The image shrunk or enlarged to `longest` px on its longer side, and by how much."""
+    height, width = image.shape[:2]
+    scale = longest / max(height, width)
+    size = (min(longest, round(width * scale)), min(longest, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR), scale
+
+
+def _resized(frame: np.ndarray, options: DetectOptions, longest: int) -> list[Candidate]:
+    """The candidates of a frame, found on it resized to `longest` px, in its own pixels."""
+    resized, scale = _resize(_gray(frame), longest)
+    found = find_digits(resized, options)
     for candidate in found:
-        candidate.box = tuple(round(v / shrink) for v in candidate.box)
+        candidate.box = tuple(round(v / scale) for v in candidate.box)
     return found
 
 
-def _grid(gray: np.ndarray, half: np.ndarray, view: View) -> Grid | None:
+def _grid(half: np.ndarray, view: View) -> Grid | None:
     """A grid found on the frame at a quarter of its size (`view`; 16x fewer pixels: it costs a live frame ~0.1 ms),
     or where that fails, on the frame at half size shrunk again keeping each pixel's darkest neighbour (with
-    `view`'s histogram: the page's contrast is the same, and a second histogram would cost every frame). A photo
-    smaller than a camera's frame is searched at half its size, or under 320 px at its own: at a quarter its thin
-    lines vanish."""
-    if max(view.soft.shape) >= SMALLEST_VIEW:
-        view, larger, scale = view, half, 4
-    elif max(half.shape) >= SMALLEST_VIEW:
-        view, larger, scale = View.of(half), gray, 2
-    else:
-        view, larger, scale = View.of(gray), None, 1
-
+    `view`'s histogram: the page's contrast is the same, and a second histogram would cost every frame)."""
     def darker() -> View:
-        return replace(view, soft=cv2.GaussianBlur(_half(cv2.erode(larger, np.ones((3, 3), np.uint8))), (3, 3), 0))
-    grid = find_grid(view, darker=None if larger is None else darker)
-    return None if grid is None else Grid(grid.corners * scale + (scale - 1) / 2)
+        return replace(view, soft=cv2.GaussianBlur(_half(cv2.erode(half, np.ones((3, 3), np.uint8))), (3, 3), 0))
+    grid = find_grid(view, darker=darker)
+    return None if grid is None else Grid(grid.corners * 4 + 1.5)
 
 
-def find_frame_grid(frame: np.ndarray) -> Grid | None:
-    """The printed grid of a frame, in its pixels, as find_digits finds it."""
-    gray = _gray(frame)
+def find_frame_grid(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> Grid | None:
+    """The printed grid of a frame, in its pixels, as find_digits finds it (at the size it reads the frame first)."""
+    gray, scale = _resize(_gray(frame), _read_side(max(frame.shape[:2]), options))
     half = _half(gray)
-    return _grid(gray, half, View.of(_half(half)))
+    grid = _grid(half, View.of(_half(half)))
+    return None if grid is None else replace(grid, corners=grid.corners / scale)
 
 
 def _mapped(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.ndarray) -> tuple[int, int, int, int]:

@@ -170,20 +170,23 @@ def test_a_grid_whose_thin_border_breaks_up_at_quarter_size_is_found():
     assert cv2.contourArea(grid.corners) > 0.3 * shrunk.shape[0] * shrunk.shape[1]
 
 
-def test_a_photo_of_large_handwriting_is_read_as_well_as_a_camera_frame_of_it(quick_world, mnist):
-    """Pages taken at 1280x960 (footage enlarged 2x, as a phone's photo): strokes and ruled lines are twice as thick
-    as the detector's sizes expect; read shrunk to where their digits stand as tall as in a camera's frame, they
-    read nearly as the 640x480 frames do (before: 120 right and 4 false against 145 right at 640x480)."""
+@pytest.mark.parametrize("scale", [0.5, 2])
+def test_a_page_taken_smaller_or_larger_is_read_as_well_as_a_camera_frame_of_it(quick_world, mnist, scale):
+    """Pages at 320x240 (a low-resolution webcam) and at 1280x960 (a phone's photo of large handwriting): the
+    detector's sizes are a 640x480 camera's, and the first is read enlarged to it, the second shrunk until its digits
+    stand as tall as in a camera's frame. Both read nearly as the 640x480 frames do (quick model, of 145 read at
+    640x480: 2x 120 and 4 false before, 134 now; 0.5x 126 before, 142 now)."""
     model = load_model(quick_world)
-    frames, large = Score(), Score()
+    frames, resized = Score(), Score()
     for condition in ("plain", "ruled"):
         for frame, truth in render_frames(mnist.test, FootageOptions(condition=condition, frames=8, frames_per_scene=1,
                                                                      seed=7)):
             score_frame(read_digits(frame, model, 0.9).digits, truth, frames)
-            enlarged = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-            doubled = [TruthDigit(tuple(2 * v for v in t.box), t.label) for t in truth]
-            score_frame(read_digits(enlarged, model, 0.9).digits, doubled, large)
-    assert large.correct >= 0.88 * frames.correct and large.false_positives <= 1, (large, frames)
+            image = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else
+                               cv2.INTER_AREA)
+            scaled = [TruthDigit(tuple(round(scale * v) for v in t.box), t.label) for t in truth]
+            score_frame(read_digits(image, model, 0.9).digits, scaled, resized)
+    assert resized.correct >= 0.92 * frames.correct and resized.false_positives <= 2, (resized, frames)
 
 
 def _false_digits(model, frames) -> int:
