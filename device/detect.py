@@ -24,6 +24,9 @@ UNTURNED = 10.0
 # than TALL px is read again shrunk until they stand about DIGIT px, no smaller than a camera's frame: a phone's photo
 # of a page of large handwriting (footage enlarged 2x: plain F1 0.954 -> 0.976, ruled 0.810 -> 0.906).
 CAMERA_SIDE, TALL, DIGIT = 640, 60, 40
+# px: an image under this is a crop (a digit or a few, posted alone), no frame: read as it is, and no grid is
+# looked for in it (its quarter would be a few pixels). Enlarged to a frame, a 28x28 digit cost 20 ms, not 1.
+CROP_SIDE = CAMERA_SIDE // 4
 
 
 @dataclass(frozen=True)
@@ -614,7 +617,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
     if min(frame.shape[:2]) < max(options.min_height, 16):  # no digit fits (nor the quarter-size paper estimate)
         return []
     side = max(frame.shape[:2])
-    if not CAMERA_SIDE <= side <= options.largest:
+    if CROP_SIDE <= side < CAMERA_SIDE or side > options.largest:
         return _resized(frame, options, _read_side(side, options))
     found = _found(frame, options)
     heights = [c.box[3] for c in found if c.whole] if side > CAMERA_SIDE else []
@@ -624,7 +627,7 @@ def find_digits(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> 
 
 def _read_side(side: int, options: DetectOptions) -> int:
     """The longer side (px) an image whose longer side is `side` is read at first."""
-    return min(max(side, CAMERA_SIDE), options.largest)
+    return min(max(side, CAMERA_SIDE), options.largest) if side >= CROP_SIDE else side
 
 
 def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
@@ -633,7 +636,7 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
     half = _half(gray)
     view = View.of(_half(half))
     page = find_page(view) if options.pages else None
-    grid = _grid(half, view) if options.grids else None
+    grid = _grid(half, view) if options.grids and max(gray.shape) >= CROP_SIDE else None
     rest = gray  # what is read outside any grid
     if page is not None:  # the threshold and the polarity come from the page alone, not from the desk's texture
         options = replace(options, dark=True if options.dark is None else options.dark)
@@ -689,6 +692,8 @@ def _grid(half: np.ndarray, view: View) -> Grid | None:
 
 def find_frame_grid(frame: np.ndarray, options: DetectOptions = DetectOptions()) -> Grid | None:
     """The printed grid of a frame, in its pixels, as find_digits finds it (at the size it reads the frame first)."""
+    if max(frame.shape[:2]) < CROP_SIDE:
+        return None
     gray, scale = _resize(_gray(frame), _read_side(max(frame.shape[:2]), options))
     half = _half(gray)
     grid = _grid(half, View.of(_half(half)))
