@@ -55,13 +55,18 @@ def test_a_page_on_a_desk_is_found_and_a_shadow_or_a_full_page_is_not(mnist):
         assert all(find_page(_view(frame)) is None for frame, _ in _frames(mnist, condition)), condition
 
 
+def _shared_photo(name: str) -> np.ndarray:
+    """One of the shared real photos (../shared/photos), or a skip where they are not."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "photos" / name
+    if not path.exists():
+        pytest.skip(f"{path} (the shared real photos) is not here")
+    return cv2.imread(str(path))
+
+
 def test_a_webcams_vignetting_is_no_page_on_a_desk():
     """A webcam darkens its frame towards the corners: the bright middle fades into the same paper, with no step
     down to a desk at its edge (before, it was taken for a page and two digits beyond it painted out: 4 of 6)."""
-    photo = Path(__file__).resolve().parents[2] / "shared" / "photos" / "hw_fg_webcam_237845.png"
-    if not photo.exists():
-        pytest.skip(f"{photo} (the shared real photos) is not here")
-    vignetted = altered(cv2.imread(str(photo)), Alteration(vignette=0.4))
+    vignetted = altered(_shared_photo("hw_fg_webcam_237845.png"), Alteration(vignette=0.4))
     assert find_page(_view(vignetted)) is None
     assert len([c for c in find_digits(vignetted) if c.whole and c.box[3] >= 40]) == 6
 
@@ -69,10 +74,7 @@ def test_a_webcams_vignetting_is_no_page_on_a_desk():
 def test_a_dim_note_turned_a_little_is_read_as_it_lies():
     """A sticky note photographed turned 8 degrees, underexposed: turned upright (interpolated) its thin pen strokes
     lost contrast and broke apart (6 of its 14 digits found whole, 28 px or taller); read as it lies, 8."""
-    photo = Path(__file__).resolve().parents[2] / "shared" / "photos" / "hw_hypjudy_note0.png"
-    if not photo.exists():
-        pytest.skip(f"{photo} (the shared real photos) is not here")
-    dim = (cv2.imread(str(photo)) * 0.4).astype(np.uint8)
+    dim = (_shared_photo("hw_hypjudy_note0.png") * 0.4).astype(np.uint8)
     assert 5 < find_page(_view(dim)).turn < 10
     assert len([c for c in find_digits(dim) if c.whole and c.box[3] >= 28]) >= 8
 
@@ -80,10 +82,7 @@ def test_a_dim_note_turned_a_little_is_read_as_it_lies():
 def test_a_second_note_beside_the_page_is_read_too():
     """Two sticky notes on a desk: the smaller, a copy of the larger's digits at half size in the frame's corner,
     was painted out with the desk around the larger (4 candidates there; now its 14 digits)."""
-    photo = Path(__file__).resolve().parents[2] / "shared" / "photos" / "hw_hypjudy_note0.png"
-    if not photo.exists():
-        pytest.skip(f"{photo} (the shared real photos) is not here")
-    image = cv2.imread(str(photo))
+    image = _shared_photo("hw_hypjudy_note0.png")
     note = cv2.resize(image[148:388, 268:728], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     image[:note.shape[0], :note.shape[1]] = note
     assert len(find_page(_view(image)).others) == 1
@@ -161,10 +160,7 @@ def test_a_printed_grid_is_found_around_its_digits(mnist):
 def test_a_grid_whose_thin_border_breaks_up_at_quarter_size_is_found():
     """A puzzle photo shrunk to 960x720: at a quarter of that its thin outer line breaks, and the grid's lines are one
     long blob outlining no area (before, no grid was looked for in the darker view, and 13 of its 24 digits read)."""
-    photo = Path(__file__).resolve().parents[2] / "shared" / "photos" / "sud_wicht_image1006.jpg"
-    if not photo.exists():
-        pytest.skip(f"{photo} (the shared real photos) is not here")
-    shrunk = altered(cv2.imread(str(photo)), Alteration(enlarge=0.75))
+    shrunk = altered(_shared_photo("sud_wicht_image1006.jpg"), Alteration(enlarge=0.75))
     grid = find_frame_grid(shrunk)
     assert grid is not None
     assert cv2.contourArea(grid.corners) > 0.3 * shrunk.shape[0] * shrunk.shape[1]
