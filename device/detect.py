@@ -5,7 +5,7 @@ import functools
 import itertools
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -859,20 +859,22 @@ def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[fl
         unread = [reading for reading in confidence if any(labels[i] == NOT_A_DIGIT for i in options[reading])]
         for reading in unread if among_numbers else [reading for reading in unread if reading[0] == 1]:
             del confidence[reading]
-    if labels is not None and (1, 0) in confidence and _one_beside(options, confidence, surest, labels, sure):
-        del confidence[1, 0]
+    if labels is not None:
+        for reading in _one_less(options, list(confidence), surest, labels, sure):
+            del confidence[reading]
     # Of two readings as sure, the one of fewer parts, then the one cut where less ink was.
     return max(confidence, key=lambda reading: (confidence[reading], -reading[0], -reading[1]))
 
 
-def _one_beside(options: dict[tuple[int, int], list[int]], readings: Iterable[tuple[int, int]],
-                surest: Sequence[float], labels: Sequence[str], sure: float) -> bool:
-    """Whether a blob read whole as a digit (not a 1) reads, cut in two, as that digit and a 1, both sure: a 1
-    written against it, whose stroke hardly changes how the digit reads whole."""
-    whole = labels[options[1, 0][0]]
-    return whole not in ("1", NOT_A_DIGIT) and any(
-        reading[0] == 2 and sorted(labels[i] for i in options[reading]) == sorted((whole, "1"))
-        and min(surest[i] for i in options[reading]) >= sure for reading in readings)
+def _one_less(options: dict[tuple[int, int], list[int]], readings: list[tuple[int, int]],
+              surest: Sequence[float], labels: Sequence[str], sure: float) -> set[tuple[int, int]]:
+    """The readings of a blob that another reads with a 1 more, all its parts sure: a 1 written against a digit,
+    whose stroke hardly changes how the digit reads with it (41 read whole as 4, 189 cut in two as 8 9)."""
+    counts = {reading: Counter(labels[i] for i in options[reading]) for reading in readings}
+    more = [reading for reading in readings if reading[0] > 1 and min(surest[i] for i in options[reading]) >= sure]
+    return {reading for reading in readings for other in more
+            if other[0] == reading[0] + 1 and counts[other] - counts[reading] == Counter("1")
+            and not counts[reading] - counts[other]}
 
 
 def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:

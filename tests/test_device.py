@@ -132,13 +132,19 @@ def test_on_a_page_of_words_a_blob_read_as_no_digit_stays_whole():
 
 def test_a_1_written_against_a_digit_is_read_beside_it():
     """A 41 run together reads whole as a sure 4 (a 1's stroke hardly changes it); cut in two, as a sure 4 and a
-    sure 1. Cut into two other digits as sure as it is whole, a blob stays one digit."""
+    sure 1. Cut into two other digits as sure as it is whole, a blob stays one digit. Among more parts alike."""
     blank = np.zeros((28, 28), np.uint8)
     candidates = [Candidate((0, 0, 30, 20), blank, 0), Candidate((0, 0, 20, 20), blank, 0, ((2, 1),)),
                   Candidate((20, 0, 10, 20), blank, 0, ((2, 1),))]
-    read = lambda labels: [candidates[i].box for i in choose_reading(candidates, [0.99, 0.99, 0.99], labels)]
+    read = lambda labels: [candidates[i].box for i in choose_reading(candidates, [0.99] * len(labels), labels)]
     assert read(["4", "4", "1"]) == [(0, 0, 20, 20), (20, 0, 10, 20)]
     assert read(["4", "4", "7"]) == read(["1", "1", "1"]) == [(0, 0, 30, 20)]
+    # 189: its 1 and 8 run together read as a sure 8 beside the 9; as they stand apart, a sure 1, 8 and 9.
+    boxes = [(0, 0, 60, 20), (0, 0, 40, 20), (40, 0, 20, 20), (0, 0, 10, 20), (10, 0, 30, 20), (40, 0, 20, 20)]
+    readings = [((1, 0),), ((2, 1),), ((2, 1),), ((3, 0),), ((3, 0),), ((3, 0),)]
+    candidates = [Candidate(box, blank, 0, reading) for box, reading in zip(boxes, readings)]
+    assert read(["N", "8", "9", "1", "8", "9"]) == boxes[3:]
+    assert read(["N", "8", "9", "7", "8", "9"]) == boxes[1:3]
 
 
 def test_among_numbers_a_split_that_leaves_a_part_no_digit_gives_way_to_one_into_digits():
