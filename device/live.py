@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Iterator, Sequence, TextIO
 
 import cv2
 import numpy as np
@@ -16,7 +16,8 @@ import numpy as np
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
-from edgedigits.device.numbers import group_numbers, page_of_words, with_neighbours, without_stems
+from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
+                                       without_stems)
 from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
@@ -148,6 +149,13 @@ class Reading:
     rejected: int  # candidates read as "not a digit", below the score threshold, or 1s standing in a word
 
 
+def _likeliest_digits(scores: np.ndarray, classes: Sequence[str]) -> list[tuple[str, float]]:
+    """Each row's likeliest digit class (not "not a digit") and its score."""
+    digits = [k for k, name in enumerate(classes) if name != NOT_A_DIGIT]
+    best = scores[:, digits].argmax(axis=1)
+    return [(classes[digits[b]], float(row[digits[b]])) for b, row in zip(best, scores)]
+
+
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
                 detect: DetectOptions = DetectOptions()) -> Reading:
     """The digits of one frame, all classified in one batched call, with stage times."""
@@ -169,8 +177,13 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         sure = [surest[i] >= needed and names[i] != NOT_A_DIGIT for i in readings]
         # Only a model that knows "not a digit" can hold a reading likely a digit (to one without, all are).
         digit = with_neighbours(found, sure) if knows_n else sure
+        words = page_of_words(read)
+        if knows_n and not words and NOT_A_DIGIT in read:
+            likeliest = _likeliest_digits(scores[readings], model.classes)
+            for k, reading in unread_in_numbers(found, sure, likeliest).items():
+                found[k], digit[k] = reading, True
         digits = without_stems([f for f, d in zip(found, digit) if d], [f for f, d in zip(found, digit) if not d],
-                               words=page_of_words(read))
+                               words=words)
     done = time.perf_counter()
     return Reading(digits, {"preprocess": (detected - start) * 1000, "inference": (done - detected) * 1000,
                             "total": (done - start) * 1000}, len(readings) - len(digits))

@@ -18,7 +18,8 @@ from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _st
 from edgedigits.device.layout import View, _turn, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.normalize import normalize_crop
-from edgedigits.device.numbers import group_numbers, page_of_words, with_neighbours, without_stems
+from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
+                                       without_stems)
 from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fonts
 from edgedigits.footage import (FootageOptions, Score, TruthDigit, cell_score, iou, render_frames, render_video,
                                 score_frame)
@@ -583,6 +584,17 @@ def test_a_likely_digit_beside_a_sure_one_is_read(quick_world, mnist, monkeypatc
     monkeypatch.setattr("edgedigits.device.live.with_neighbours", lambda readings, sure: sure)
     without = _numbers_read_exactly(frames, model)
     assert with_rule >= without + 5, (with_rule, without)
+
+
+def test_not_a_digit_beside_a_sure_digit_is_its_likeliest_digit_if_that_is_likely_enough_and_no_1():
+    # An odd handwritten 4 read N (its likeliest digit 4 at 0.3) beside a sure 5 is a 4; N alone, N likeliest a 1,
+    # N beside a sure 1 only (a word's stem), and N whose likeliest digit is unlikely stay not digits.
+    box = lambda x, label, score: {"box": [x, 50, 18, 24], "label": label, "score": score}
+    readings = [box(100, "5", 0.99), box(122, "N", 0.6), box(78, "N", 0.5), box(200, "8", 0.99), box(222, "N", 0.9),
+                box(300, "N", 0.5), box(400, "1", 0.99), box(422, "N", 0.5)]
+    likeliest = [("5", 0.99), ("4", 0.3), ("1", 0.45), ("8", 0.99), ("3", 0.05), ("7", 0.45), ("1", 0.99), ("2", 0.45)]
+    sure = [r["score"] >= 0.9 and r["label"] != "N" for r in readings]
+    assert unread_in_numbers(readings, sure, likeliest) == {1: box(122, "4", 0.3)}
 
 
 def _numbers_read_exactly(frames, model) -> int:
