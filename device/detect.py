@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -16,6 +17,7 @@ from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_cro
 from edgedigits.device.numbers import likely, page_of_words
 
 INK_FLOOR = 20.0  # ink strength below which a well-lit page's sensor noise lies
+INKED = 0.08  # of a digit's strongest ink: fainter is the halo that blur and the grown mask leave around it, no stroke
 # Degrees: a page turned less is read as it lies. A number's digits stand apart along it much as they do level, and
 # turned upright (interpolated) its thin faint strokes would lose contrast: a dim sticky note's, 9 of 14 read -> 5.
 UNTURNED = 10.0
@@ -700,15 +702,23 @@ def find_frame_grid(frame: np.ndarray, options: DetectOptions = DetectOptions())
     return None if grid is None else replace(grid, corners=grid.corners / scale)
 
 
-def _mapped(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.ndarray) -> tuple[int, int, int, int]:
-    """The box, in the frame, of a candidate's ink (cut at any scale from `box` in the front view): its ink's
-    pixels mapped, not its box's corners, whose box would grow with the grid's turn."""
+def _inked_box(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.ndarray | None = None
+               ) -> tuple[int, int, int, int]:
+    """The box of a candidate's ink at least INKED of its strongest (cut at any scale from `box`; in a front view
+    that `homography` maps to the frame, its pixels mapped, not its box's corners, whose box would grow with the
+    grid's turn). The mask it was cut by stands a pixel or two beyond the strokes: a 4 px 1 got an 8 px box."""
     x, y, w, h = box
-    rows, columns = np.nonzero(ink)
-    if not len(rows):
-        rows, columns = np.array([0, ink.shape[0] - 1]), np.array([0, ink.shape[1] - 1])
-    points = np.float32([x + (columns + 0.5) * w / ink.shape[1], y + (rows + 0.5) * h / ink.shape[0]]).T
-    return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(points[:, None], homography)))
+    strong = (ink >= INKED * max(int(ink.max()), 1)).astype(np.uint8)
+    if not strong.any():
+        strong[:] = 1
+    across, down = w / ink.shape[1], h / ink.shape[0]  # frame pixels per crop pixel
+    if homography is None:
+        left, top, width, height = cv2.boundingRect(strong)
+        x0, y0 = x + int(left * across), y + int(top * down)
+        return x0, y0, x + math.ceil((left + width) * across) - x0, y + math.ceil((top + height) * down) - y0
+    rows, columns = np.nonzero(strong)
+    points = np.float32([x + (columns + 0.5) * across, y + (rows + 0.5) * down]).T[:, None]
+    return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(points, homography)))
 
 
 def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarray:
@@ -787,9 +797,8 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         found.append(Candidate(blob.box, blob.ink, group))
         if w / h > options.wide:
             found += _apart(blob, group) + _parts(blob, group)
-    if back is not None:
-        for candidate in found:
-            candidate.box = _mapped(candidate.box, candidate.crop, back)
+    for candidate in found:
+        candidate.box = _inked_box(candidate.box, candidate.crop, back)
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
     return found
