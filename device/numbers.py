@@ -43,9 +43,9 @@ def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
 
 
 def unread_in_numbers(readings: list[dict], sure: list[bool], likeliest: list[tuple[str, float]]) -> dict[int, dict]:
-    """The readings of "not a digit" (by index) that are digits, relabelled as their `likeliest` digit (its label
-    and score): beside a sure digit, one at least UNREAD_DIGIT likely and no 1. Beside a sure 1 none is, for a word's
-    stem reads as one; and a word's letters, relabelled, would no longer make the 1s beside them stems."""
+    """The readings of "not a digit" (by index) that are digits, relabelled as their `likeliest` digit (label,
+    score): those beside a sure digit other than a 1 whose likeliest digit, no 1, is at least UNREAD_DIGIT likely.
+    (A word's stem reads as a sure 1: its letters, relabelled, would no longer make it a stem.)"""
     anchors = [r for r, digit in zip(readings, sure) if digit and r["label"] != "1"]
     return {k: dict(r, label=label, score=round(score, 4))
             for k, (r, (label, score)) in enumerate(zip(readings, likeliest))
