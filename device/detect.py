@@ -882,8 +882,7 @@ def _one_less(options: dict[tuple[int, int], list[int]], readings: list[tuple[in
     counts = {reading: Counter(labels[i] for i in options[reading]) for reading in readings}
     more = [reading for reading in readings if reading[0] > 1 and min(surest[i] for i in options[reading]) >= sure]
     return {reading for reading in readings for other in more
-            if other[0] == reading[0] + 1 and counts[other] - counts[reading] == Counter("1")
-            and not counts[reading] - counts[other]}
+            if other[0] == reading[0] + 1 and counts[other] == counts[reading] + Counter("1")}
 
 
 def digit_crop(image: np.ndarray, options: DetectOptions = DetectOptions()) -> np.ndarray | None:

@@ -178,7 +178,7 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         # Only a model that knows "not a digit" can hold a reading likely a digit (to one without, all are).
         digit = with_neighbours(found, sure) if knows_n else sure
         words = page_of_words(read)
-        if knows_n and not words and NOT_A_DIGIT in read:
+        if not words and NOT_A_DIGIT in read:  # (only a model that knows N reads it)
             likeliest = _likeliest_digits(scores[readings], model.classes)
             for k, reading in unread_in_numbers(found, sure, likeliest).items():
                 found[k], digit[k] = reading, True
