@@ -14,7 +14,7 @@ import numpy as np
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.layout import Grid, Page, View, dimmed, find_grid, find_page, frontal, paper_tone
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
-from edgedigits.device.numbers import likely, page_of_words
+from edgedigits.device.numbers import GAP, beside, likely, page_of_words, writing_lines
 
 INK_FLOOR = 20.0  # ink strength below which a well-lit page's sensor noise lies
 INKED = 0.08  # of a digit's strongest ink: fainter is the halo that blur and the grown mask leave around it, no stroke
@@ -41,6 +41,7 @@ class DetectOptions:
     line_thickness: float = 5.0  # ...if no thicker than this (px on average)
     line_turn: float = 45.0  # degrees: the most a line may lie off level or plumb (45: at any angle)
     wide: float = 1.0  # width / height above which a blob may be several touching digits
+    narrow: float = 0.6  # ...and above which two, one of them narrow (a 1 against a 9), where it reads as no digit
     scale: float = 0.5  # blobs are found on the frame shrunk by this (4x fewer pixels); small ones are cut full size
     dark: bool | None = None  # dark ink on light paper, or light on dark; None: find out per frame
     grids: bool = True  # look for a printed grid or table and read it from the front
@@ -56,6 +57,7 @@ class Candidate:
     crop: np.ndarray  # 28x28 uint8, white digit on black
     group: int = 0  # candidates of one blob: read either as one digit or as the parts of one of its cuttings
     readings: tuple[tuple[int, int], ...] = ((1, 0),)  # the readings of its blob it is part of: (parts, way)
+    narrow: bool = False  # a part of a blob narrower than `wide`: read only as choose_reading's _split_beside says
 
     @property
     def whole(self) -> bool:
@@ -492,12 +494,12 @@ def _apart(blob: Blob, group: int) -> list[Candidate]:
     return pieces
 
 
-def _parts(blob: Blob, group: int) -> list[Candidate]:
-    """A wide blob's readings in 2 to 4 parts, cut at its ink's valleys every way they allow (ways 1, 2, ...; way 0
-    is as they stand apart), each piece cut once whatever the readings it is part of."""
+def _parts(blob: Blob, group: int, most: int, narrow: bool = False) -> list[Candidate]:
+    """A blob's readings in 2 to `most` parts, cut at its ink's valleys every way they allow (ways 1, 2, ...; way 0
+    is as they stand apart), each piece cut once whatever the readings it is part of (`narrow`: see Candidate)."""
     x, y, w, h = blob.box
     pieces: dict[tuple[int, int], Candidate | None] = {}  # by its columns in the blob
-    for way, cuts in enumerate(_cuttings(blob.mask, min(4, int(w / h / 0.45))), start=1):
+    for way, cuts in enumerate(_cuttings(blob.mask, most), start=1):
         edges = [0, *cuts, blob.ink.shape[1]]
         for left, right in zip(edges, edges[1:]):
             if (left, right) not in pieces:
@@ -505,7 +507,7 @@ def _parts(blob: Blob, group: int) -> list[Candidate]:
                 _, top, _, height = cv2.boundingRect(piece)  # the rows the piece's ink spans
                 box = tuple(round(v / blob.scale) for v in (left, top, right - left, height))
                 pieces[left, right] = None if height == 0 else \
-                    Candidate((x + box[0], y + box[1], *box[2:]), piece[top:top + height], group, ())
+                    Candidate((x + box[0], y + box[1], *box[2:]), piece[top:top + height], group, (), narrow)
             if pieces[left, right] is not None:
                 pieces[left, right].readings += ((len(cuts) + 1, way),)
     return [piece for piece in pieces.values() if piece is not None]
@@ -647,12 +649,13 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
     if grid is not None:
         # From the frame itself: a grid's shadowed corner may lie outside what was taken for the page.
         front, back = frontal(gray, grid)
-        # Cells hold one digit each, far shorter than the grid's lines, which may be thick (a puzzle's 3x3 lines);
-        # and no desk is in view (a digit beside a thick line must not seem to lie on a page's edge).
+        # Cells hold one digit each (a narrow blob is never two), far shorter than the grid's lines, which may be
+        # thick (a puzzle's 3x3 lines); and no desk is in view (a digit beside a thick line must not seem to lie on a
+        # page's edge).
         # Its lines lie nearly level and plumb there (up to the error of corners found at quarter size, and a
         # lens' bending): the turned search spans 15 degrees, not all of them.
         front_options = replace(options, line_thickness=max(front.shape) / 40, line_turn=15, pages=False,
-                                faint_lines=True)
+                                faint_lines=True, narrow=options.wide)
         inside = _candidates(front, front_options, back=back)
         rest, half = _painted_over(rest, grid), None
     if page is not None and abs(page.turn) >= UNTURNED and not page.others:  # (pages beside it: all as they lie)
@@ -786,6 +789,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     of a view of part of a frame (a grid from the front, a page upright), their boxes mapped `back` to it."""
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
+    in_numbers: set[int] | None = None  # (made for the first narrow blob: most frames have none worth cutting)
     for group, box in enumerate(inked.boxes):
         if not options.min_height <= box[3] / inked.scale <= options.max_height_ratio * gray.shape[0]:
             continue
@@ -796,12 +800,22 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
             continue
         found.append(Candidate(blob.box, blob.ink, group))
         if w / h > options.wide:
-            found += _apart(blob, group) + _parts(blob, group)
+            found += _apart(blob, group) + _parts(blob, group, min(4, int(w / h / 0.45)))
+        elif w / h > options.narrow:
+            in_numbers = _in_numbers(inked.boxes) if in_numbers is None else in_numbers
+            found += _parts(blob, group, 2, narrow=True) if group in in_numbers else []
     for candidate in found:
         candidate.box = _inked_box(candidate.box, candidate.crop, back)
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
     return found
+
+
+def _in_numbers(boxes: list[list[int]]) -> set[int]:
+    """The blobs (by index) standing beside another on their line, as a number's digits do: only they are read as
+    two digits when narrow (a single digit cut in parts costs a frame 20 % more, to be read whole in the end)."""
+    readings = [{"box": box, "index": k} for k, box in enumerate(boxes)]
+    return {r["index"] for line in writing_lines(readings) if len(line) > 1 for r in line}
 
 
 def _cut_off(gray: np.ndarray, box: tuple[int, int, int, int], margin: int = 1) -> bool:
@@ -831,11 +845,13 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
     """The candidates to report, in reading order: per blob, the reading (whole, or cut in parts one way) whose
     weakest digit the classifier is surest of (`surest`: each candidate's top score, `labels` its class), as
     _blob_reading tells. On a page of words (most readings, and at least 3, no digit) a blob read whole as no
-    digit stays whole: a word's letters split apart read as digits (an m as 177, an n's stem as 7)."""
+    digit stays whole: a word's letters split apart read as digits (an m as 177, an n's stem as 7); elsewhere a
+    narrow blob is read whole but where _split_beside reads it as two digits."""
     groups: dict[int, dict[tuple[int, int], list[int]]] = {}  # blob: its readings ((parts, way): the candidates)
+    narrow: dict[int, dict[tuple[int, int], list[int]]] = {}  # the same, of narrow blobs' parts
     for i, c in enumerate(candidates):
         for reading in c.readings:
-            groups.setdefault(c.group, {}).setdefault(reading, []).append(i)
+            (narrow if c.narrow else groups).setdefault(c.group, {}).setdefault(reading, []).append(i)
     chosen = {group: _blob_reading(options, surest, labels, sure, False) for group, options in groups.items()}
     if labels is not None:
         if page_of_words([labels[i] for group, reading in chosen.items() for i in groups[group][reading]]):
@@ -843,9 +859,31 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
                            if (1, 0) in options and labels[options[1, 0][0]] == NOT_A_DIGIT})
         else:
             chosen = {group: _blob_reading(options, surest, labels, sure, True) for group, options in groups.items()}
+            for group, reading in _split_beside(candidates, groups, chosen, narrow, surest, labels, sure).items():
+                groups[group][reading], chosen[group] = narrow[group][reading], reading
     picked = [i for group, reading in chosen.items() for i in groups[group][reading]]
     boxes = [candidates[i].box for i in picked]
     return [i for _, i in sorted(zip(((y // max(1, h), x) for x, y, _, h in boxes), picked))]
+
+
+def _split_beside(candidates: list[Candidate], groups: dict[int, dict[tuple[int, int], list[int]]],
+                  chosen: dict[int, tuple[int, int]], narrow: dict[int, dict[tuple[int, int], list[int]]],
+                  surest: Sequence[float], labels: Sequence[str], sure: float) -> dict[int, tuple[int, int]]:
+    """The narrow blobs read whole as no digit that are two digits written against each other (a 1 against a 9): their
+    surest two sure parts, not both 1s, where the blob stands beside a sure digit other than a 1. (Alone, a narrow
+    blob's parts read as sure digits too often: a 4's stem as a 1 beside it, a V as 11.)"""
+    anchors = [{"box": candidates[i].box} for group, reading in chosen.items() for i in groups[group][reading]
+               if labels[i] not in (NOT_A_DIGIT, "1") and surest[i] >= sure]
+    split = {}
+    for group, readings in narrow.items():
+        whole = groups[group][1, 0][0]
+        two = {reading: min(surest[i] for i in members) for reading, members in readings.items()
+               if len(members) == 2 and min(surest[i] for i in members) >= sure
+               and NOT_A_DIGIT not in (labels[i] for i in members) and any(labels[i] != "1" for i in members)}
+        blob = {"box": candidates[whole].box}
+        if two and labels[whole] == NOT_A_DIGIT and any(beside(anchor, blob, GAP) for anchor in anchors):
+            split[group] = max(two, key=lambda reading: (two[reading], -reading[1]))
+    return split
 
 
 def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[float], labels: Sequence[str] | None,

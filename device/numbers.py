@@ -22,7 +22,7 @@ def _same_line(a: dict, b: dict) -> bool:
     return overlap >= 0.5 * min(ah, bh) and max(ah, bh) <= 1.6 * min(ah, bh)
 
 
-def _beside(a: dict, b: dict, gap: float) -> bool:
+def beside(a: dict, b: dict, gap: float) -> bool:
     """b stands on a's line, at most `gap` of their height to its left or right."""
     (ax, _, aw, ah), (bx, _, bw, bh) = a["box"], b["box"]
     return _same_line(a, b) and max(bx - (ax + aw), ax - (bx + bw)) <= gap * max(ah, bh)
@@ -38,7 +38,7 @@ def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
     """Which readings are digits: the sure ones, and beside one of them the likely ones (a digit's neighbour in
     a number is a digit)."""
     digits = [r for r, digit in zip(readings, sure) if digit]
-    return [digit or likely(r["label"], r["score"]) and any(_beside(d, r, GAP) for d in digits)
+    return [digit or likely(r["label"], r["score"]) and any(beside(d, r, GAP) for d in digits)
             for r, digit in zip(readings, sure)]
 
 
@@ -50,7 +50,7 @@ def unread_in_numbers(readings: list[dict], sure: list[bool], likeliest: list[tu
     return {k: dict(r, label=label, score=round(score, 4))
             for k, (r, (label, score)) in enumerate(zip(readings, likeliest))
             if r["label"] == NOT_A_DIGIT and label != "1" and score >= UNREAD_DIGIT
-            and any(_beside(anchor, r, GAP) for anchor in anchors)}
+            and any(beside(anchor, r, GAP) for anchor in anchors)}
 
 
 def page_of_words(labels: Sequence[str]) -> bool:
@@ -59,7 +59,7 @@ def page_of_words(labels: Sequence[str]) -> bool:
     return unread >= 3 and 2 * unread >= len(labels)
 
 
-def _lines(readings: list[dict], gap: float = GAP) -> list[list[dict]]:
+def writing_lines(readings: list[dict], gap: float = GAP) -> list[list[dict]]:
     """Readings chained into lines of writing: each at most `gap` of their height beside another of its line."""
     readings = sorted(readings, key=lambda r: r["box"][0])
     line = list(range(len(readings)))  # each reading's line, as the index of a reading in it (union-find)
@@ -72,7 +72,7 @@ def _lines(readings: list[dict], gap: float = GAP) -> list[list[dict]]:
         for j in range(i + 1, len(readings)):
             if readings[j]["box"][0] - (ax + aw) > 1.6 * gap * ah:  # (a taller neighbour is no taller than 1.6x)
                 break
-            if _beside(readings[i], readings[j], gap):
+            if beside(readings[i], readings[j], gap):
                 line[first(j)] = first(i)
     lines: dict[int, list[dict]] = {}
     for i, reading in enumerate(readings):
@@ -91,13 +91,13 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
     elif sum(r["label"] == NOT_A_DIGIT for r in unread) >= 3:  # (with fewer, no line is one of words)
         between = _between_words(digits, unread)
         digits, unread = [d for d in digits if id(d) not in between], unread + [d for d in digits if id(d) in between]
-        in_words = {id(d) for line in _lines(digits + unread) if page_of_words([r["label"] for r in line])
+        in_words = {id(d) for line in writing_lines(digits + unread) if page_of_words([r["label"] for r in line])
                     for d in line}
     else:
         in_words = set()
     while True:
         stems = [d for d in digits if (id(d) in in_words or d["label"] == "1")
-                 and any(_beside(d, other, WORDS_GAP if id(d) in in_words else WORD_GAP) for other in unread)]
+                 and any(beside(d, other, WORDS_GAP if id(d) in in_words else WORD_GAP) for other in unread)]
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems
@@ -107,7 +107,7 @@ def _between_words(digits: list[dict], unread: list[dict]) -> set[int]:
     """The digits (their ids) standing between words in a line of printed text: a page's o, s, l and q read as 0, 5,
     1 and 9 between letters read as no digit (a form's digits stand beside its label, not between words)."""
     between = set()
-    for line in _lines(digits + unread, TEXT_GAP):
+    for line in writing_lines(digits + unread, TEXT_GAP):
         words = [r["box"][0] for r in line if r["label"] == NOT_A_DIGIT]
         if page_of_words([r["label"] for r in line]):
             between |= {id(r) for r in line if min(words) < r["box"][0] < max(words)}
@@ -120,7 +120,7 @@ def group_numbers(digits: list[dict]) -> list[dict]:
     numbers: list[list[dict]] = []
     for digit in sorted(digits, key=lambda d: d["box"][0]):
         for number in numbers:
-            if _beside(number[-1], digit, GAP) and digit["box"][0] >= number[-1]["box"][0]:
+            if beside(number[-1], digit, GAP) and digit["box"][0] >= number[-1]["box"][0]:
                 number.append(digit)
                 break
         else:

@@ -147,6 +147,24 @@ def test_a_1_written_against_a_digit_is_read_beside_it():
     assert read(["N", "8", "9", "7", "8", "9"]) == boxes[1:3]
 
 
+def test_a_narrow_blob_read_as_no_digit_is_two_digits_only_beside_a_sure_digit():
+    """A 1 written against a 9 makes a blob narrower than two digits, read whole as no digit; its two sure parts
+    are read where it stands beside a sure digit (in a number), not alone, not beside a 1, and never as 11."""
+    blank = np.zeros((28, 28), np.uint8)
+    boxes = [(0, 0, 30, 40), (40, 0, 30, 40), (40, 0, 10, 40), (50, 0, 20, 40)]
+    candidates = [Candidate(boxes[0], blank, 0), Candidate(boxes[1], blank, 1),
+                  Candidate(boxes[2], blank, 1, ((2, 1),), narrow=True),
+                  Candidate(boxes[3], blank, 1, ((2, 1),), narrow=True)]
+    read = lambda labels, first=0.99: [candidates[i].box for i in choose_reading(candidates, [first, 0.99, 0.99, 0.99],
+                                                                                   labels)]
+    assert read(["6", "N", "1", "9"]) == [boxes[0], boxes[2], boxes[3]]
+    assert read(["6", "N", "1", "9"], first=0.9) == boxes[:2]  # the digit beside it not sure
+    assert read(["1", "N", "1", "9"]) == read(["6", "N", "1", "1"]) == read(["6", "N", "N", "9"]) == boxes[:2]
+    assert read(["6", "9", "1", "9"]) == boxes[:2]  # read whole as a digit: a narrow blob's parts never stand
+    candidates[0] = Candidate((0, 100, 30, 40), blank, 0)  # the sure digit on another line
+    assert read(["6", "N", "1", "9"]) == [boxes[1], (0, 100, 30, 40)]
+
+
 def test_among_numbers_a_split_that_leaves_a_part_no_digit_gives_way_to_one_into_digits():
     """893 run together: split in two, an N (the 8 and 9) and a sure 3; in three, a sure 8, a likely 9 and a 3.
     The surer weakest part picks the first; among numbers, the digits win."""

@@ -313,6 +313,17 @@ def test_a_thin_1_gets_the_box_of_its_stroke_not_of_the_halo_around_it(mnist):
         assert max(iou(c.box, one.box) for c in find_digits(frame)) >= 0.55
 
 
+def test_a_1_run_into_a_9_narrower_than_high_is_also_cut_in_two(mnist):
+    # "6919" of numbers tuning footage: its 1 and last 9 touch in a blob 0.8 as wide as high, never cut before
+    # (from width / height 1.0 only), and read whole as no digit.
+    frames = render_frames(mnist.test, FootageOptions(condition="numbers", frames=31, frames_per_scene=2, seed=2))
+    frame, truth = list(frames)[30]
+    one, nine = (next(t for t in truth if t.label == label and t.box[1] == 348 and t.box[0] > 500) for label in "19")
+    parts = [c for c in find_digits(frame) if c.narrow]
+    for digit in (one, nine):
+        assert max((iou(c.box, digit.box) for c in parts), default=0) >= 0.5, (digit, [c.box for c in parts])
+
+
 def test_a_bar_cut_off_by_the_frames_side_is_no_candidate():
     """A desk's pattern or an object cut off by the frame's side is a bar to the finder; the same stroke inside
     the frame is a 1 and stays one."""
