@@ -324,6 +324,20 @@ def test_a_1_run_into_a_9_narrower_than_high_is_also_cut_in_two(mnist):
         assert max((iou(c.box, digit.box) for c in parts), default=0) >= 0.5, (digit, [c.box for c in parts])
 
 
+def test_a_5_with_a_long_flag_run_into_a_2_is_cut_in_two(mnist):
+    # "525" of numbers tuning footage: its 5 stands 1.4 times as wide as high, wider than any part was allowed (1.25).
+    frames = render_frames(mnist.test, FootageOptions(condition="numbers", frames=33, frames_per_scene=2, seed=4))
+    frame, truth = list(frames)[32]
+    two, five = (next(t for t in truth if t.label == label and t.box[0] >= 224 and t.box[1] == 55) for label in "25")
+    halves = {}
+    for candidate in find_digits(frame):
+        for reading in candidate.readings:
+            if reading[0] == 2:
+                halves.setdefault((candidate.group, reading), []).append(candidate.box)
+    assert any(len(boxes) == 2 and iou(boxes[0], two.box) >= 0.5 and iou(boxes[1], five.box) >= 0.5
+               for boxes in map(sorted, halves.values())), halves
+
+
 def test_a_bar_cut_off_by_the_frames_side_is_no_candidate():
     """A desk's pattern or an object cut off by the frame's side is a bar to the finder; the same stroke inside
     the frame is a 1 and stays one."""
