@@ -338,6 +338,19 @@ def test_a_5_with_a_long_flag_run_into_a_2_is_cut_in_two(mnist):
                for boxes in map(sorted, halves.values())), halves
 
 
+def test_small_faint_digits_joined_at_their_threshold_stand_apart(mnist):
+    # "746" of desk_ruled_blue tuning footage: small blue digits whose blurred edges touch at the blob's Otsu
+    # threshold; at APART times it they stand apart, three pieces (before: only cut at its ink's valleys).
+    frames = render_frames(mnist.test, FootageOptions(condition="desk_ruled_blue", frames=19, frames_per_scene=2,
+                                                      seed=4))
+    frame, truth = list(frames)[18]
+    apart = [c.box for c in find_digits(frame) if any(parts > 1 and way == 0 for parts, way in c.readings)]
+    number = [t for t in truth if t.label in "746" and t.box[1] < 100]
+    assert len(number) == 3
+    for digit in number:
+        assert max((iou(box, digit.box) for box in apart), default=0) >= 0.5, (digit, apart)
+
+
 def test_a_bar_cut_off_by_the_frames_side_is_no_candidate():
     """A desk's pattern or an object cut off by the frame's side is a bar to the finder; the same stroke inside
     the frame is a 1 and stays one."""
