@@ -34,6 +34,12 @@ def _frames(mnist, condition: str, count: int = 6, seed: int = 7):
                                                          seed=seed)))
 
 
+def _tuning_frame(mnist, condition: str, seed: int, index: int):
+    """Frame `index` of a condition's footage, two frames a scene as the benchmark renders it, with its truth."""
+    return list(render_frames(mnist.test, FootageOptions(condition=condition, frames=index + 1, frames_per_scene=2,
+                                                         seed=seed)))[index]
+
+
 def _view(frame: np.ndarray) -> View:
     return View.of(_quarter(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)))
 
@@ -316,8 +322,7 @@ def test_a_thin_1_gets_the_box_of_its_stroke_not_of_the_halo_around_it(mnist):
 def test_a_1_run_into_a_9_narrower_than_high_is_also_cut_in_two(mnist):
     # "6919" of numbers tuning footage: its 1 and last 9 touch in a blob 0.8 as wide as high, never cut before
     # (from width / height 1.0 only), and read whole as no digit.
-    frames = render_frames(mnist.test, FootageOptions(condition="numbers", frames=31, frames_per_scene=2, seed=2))
-    frame, truth = list(frames)[30]
+    frame, truth = _tuning_frame(mnist, "numbers", 2, 30)
     one, nine = (next(t for t in truth if t.label == label and t.box[1] == 348 and t.box[0] > 500) for label in "19")
     parts = [c for c in find_digits(frame) if c.narrow]
     for digit in (one, nine):
@@ -326,8 +331,7 @@ def test_a_1_run_into_a_9_narrower_than_high_is_also_cut_in_two(mnist):
 
 def test_a_5_with_a_long_flag_run_into_a_2_is_cut_in_two(mnist):
     # "525" of numbers tuning footage: its 5 stands 1.4 times as wide as high, wider than any part was allowed (1.25).
-    frames = render_frames(mnist.test, FootageOptions(condition="numbers", frames=33, frames_per_scene=2, seed=4))
-    frame, truth = list(frames)[32]
+    frame, truth = _tuning_frame(mnist, "numbers", 4, 32)
     two, five = (next(t for t in truth if t.label == label and t.box[0] >= 224 and t.box[1] == 55) for label in "25")
     halves = {}
     for candidate in find_digits(frame):
@@ -341,9 +345,7 @@ def test_a_5_with_a_long_flag_run_into_a_2_is_cut_in_two(mnist):
 def test_small_faint_digits_joined_at_their_threshold_stand_apart(mnist):
     # "746" of desk_ruled_blue tuning footage: small blue digits whose blurred edges touch at the blob's Otsu
     # threshold; at APART times it they stand apart, three pieces (before: only cut at its ink's valleys).
-    frames = render_frames(mnist.test, FootageOptions(condition="desk_ruled_blue", frames=19, frames_per_scene=2,
-                                                      seed=4))
-    frame, truth = list(frames)[18]
+    frame, truth = _tuning_frame(mnist, "desk_ruled_blue", 4, 18)
     apart = [c.box for c in find_digits(frame) if any(parts > 1 and way == 0 for parts, way in c.readings)]
     number = [t for t in truth if t.label in "746" and t.box[1] < 100]
     assert len(number) == 3
@@ -466,8 +468,7 @@ def test_ink_on_a_form_is_dark_though_its_dark_boxes_frame_light_cells(mnist):
 def test_a_puzzle_running_off_the_frame_on_a_desk_is_read_whole(mnist):
     # The puzzle's thick lines cut the page's bright region in parts, its top and right run off the frame (no
     # grid is found): once the largest part alone was taken for the page, and every digit was lost.
-    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="grid_desk", frames=24,
-                                                                 frames_per_scene=2, seed=1)))[23]
+    frame, truth = _tuning_frame(mnist, "grid_desk", 1, 23)
     boxes = [candidate.box for candidate in find_digits(frame)]
     found = [digit for digit in truth if any(iou(box, digit.box) >= 0.5 for box in boxes)]
     assert len(truth) == 24 and len(found) >= 20
@@ -476,8 +477,7 @@ def test_a_puzzle_running_off_the_frame_on_a_desk_is_read_whole(mnist):
 def test_a_grid_corner_cut_off_by_the_frame_is_found_beyond_it(mnist):
     # Seen close, the puzzle's top-right corner lies above the frame: it was taken where the frame cuts the
     # outline, the front view came out turned and half the digits were lost to the lines left in it.
-    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="grid_desk", frames=29,
-                                                                 frames_per_scene=2, seed=1)))[28]
+    frame, truth = _tuning_frame(mnist, "grid_desk", 1, 28)
     top_right = find_frame_grid(frame).corners[1]
     assert top_right[1] < -20
     boxes = [candidate.box for candidate in find_digits(frame)]
@@ -490,8 +490,7 @@ def test_a_form_is_read_at_a_finer_scale_with_its_boxes_taken_out(mnist, frame_i
     # A form's boxes are drawn with thin lines that break into dots at half size: no box was found there, and
     # the digits touching what was left of its lines were lost (frame 20). Found at half the threshold, the form
     # is read at 3/4 size; faint writing in dark boxes (frame 14) is thresholded again off the boxes' lines.
-    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="form", frames=frame_index + 1,
-                                                                 frames_per_scene=2, seed=1)))[frame_index]
+    frame, truth = _tuning_frame(mnist, "form", 1, frame_index)
     boxes = [candidate.box for candidate in find_digits(frame)]
     found = [digit for digit in truth if any(iou(box, digit.box) >= 0.5 for box in boxes)]
     assert len(found) >= len(truth) - 2 > before
@@ -668,8 +667,7 @@ def test_touching_digits_of_unlike_widths_are_cut_where_each_ends(quick_world, m
 def test_touching_digits_with_two_loops_are_no_comb(mnist):
     # Two touching 0s have two holes as tall as their blob, as a comb's cells do; no straight line spans them, so
     # they stand as a blob (before, they were set aside as a frame and never read).
-    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=27, frames_per_scene=2,
-                                                                 seed=2)))[26]
+    frame, truth = _tuning_frame(mnist, "numbers", 2, 26)
     zeros = [t for t in truth if t.label == "0" and t.box[0] < 100 and t.box[1] > 380]
     assert len(zeros) == 2
     found = find_digits(frame)
@@ -681,8 +679,7 @@ def test_touching_digits_with_two_loops_are_no_comb(mnist):
 def test_touching_digits_that_stand_apart_at_full_size_are_cut_apart(mnist):
     # At half size the one-pixel gap between a small 3 and 4 closes, and their blob was cut where its ink is
     # thinnest, which left a piece of each in the other (IoU 0.79 and 0.62); at full size they stand apart.
-    frame, truth = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=24, frames_per_scene=2,
-                                                                 seed=1)))[23]
+    frame, truth = _tuning_frame(mnist, "numbers", 1, 23)
     boxes = [candidate.box for candidate in find_digits(frame)]
     small = [t for t in truth if t.box[3] < 30]
     assert [t.label for t in small] == ["3", "4"]
