@@ -8,7 +8,8 @@ read in its own cell; a digit read in an empty cell or outside the grid is false
 Altered (--enlarge ... --bend: as photos others took), they are read without the sample.
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
 Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
-       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4] [--bend -0.25]
+       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4] [--bend -0.25] [--tilt 0.3]
+       [--warmth 0.5] [--noise 8] [--jpeg 30]
 """
 from __future__ import annotations
 
@@ -90,8 +91,15 @@ def main() -> None:
     parser.add_argument("--blur", type=float, default=0.0, help="read each photo blurred by this sigma (px)")
     parser.add_argument("--vignette", type=float, default=0.0, help="read each photo, its corners this much darker")
     parser.add_argument("--bend", type=float, default=0.0, help="read each photo bent by a lens (-0.25: a wide one)")
+    parser.add_argument("--tilt", type=float, default=0.0,
+                        help="read each photo as taken from below the page, its top this much narrower")
+    parser.add_argument("--warmth", type=float, default=0.0,
+                        help="read each photo under lamplight, this much less blue")
+    parser.add_argument("--noise", type=float, default=0.0, help="read each photo with this much sensor noise (sigma)")
+    parser.add_argument("--jpeg", type=int, default=0, help="read each photo saved as a JPEG of this quality")
     args = parser.parse_args()
-    change = Alteration(args.enlarge, args.turn, args.exposure, args.blur, args.vignette, args.bend)
+    change = Alteration(args.enlarge, args.turn, args.exposure, args.blur, args.vignette, args.bend, args.tilt,
+                        args.warmth, args.noise, args.jpeg)
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
     images = [altered(read_image(path), change) for path in paths]

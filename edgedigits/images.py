@@ -45,13 +45,19 @@ def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
 class Alteration:
     """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or
     overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by),
-    bent by a lens (radial distortion k1: < 0 a wide lens' barrel, > 0 a pincushion)."""
+    bent by a lens (radial distortion k1: < 0 a wide lens' barrel, > 0 a pincushion), from below the page (its top
+    edge this much narrower), under warm lamplight (blue this much weaker, green half that), with sensor noise (a
+    sigma, grey levels) and saved as a JPEG of this quality (0: not)."""
     enlarge: float = 1.0
     turn: float = 0.0
     exposure: float = 1.0
     blur: float = 0.0
     vignette: float = 0.0
     bend: float = 0.0
+    tilt: float = 0.0
+    warmth: float = 0.0
+    noise: float = 0.0
+    jpeg: int = 0
 
 
 def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
@@ -68,11 +74,20 @@ def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
         x, y = cv2.initUndistortRectifyMap(camera, np.float64([change.bend, 0, 0, 0]), None, camera, (width, height),
                                            cv2.CV_32FC1)
         image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if change.tilt:
+        corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+        seen = corners + np.float32([[1, 0], [-1, 0], [0, 0], [0, 0]]) * width * change.tilt / 2
+        image = cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners, seen), (width, height),
+                                    borderMode=cv2.BORDER_REPLICATE)
     if change.blur:
         image = cv2.GaussianBlur(image, (0, 0), change.blur)
-    gain = np.float32(change.exposure)
+    gain = np.float32(change.exposure) * np.float32([1 - change.warmth, 1 - change.warmth / 2, 1])
     if change.vignette:
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
         gain = gain * (1 - change.vignette * (((x - width / 2) / (width / 2)) ** 2
                                               + ((y - height / 2) / (height / 2)) ** 2) / 2)[..., None]
-    return image if np.all(gain == 1) else np.clip(image * gain, 0, 255).astype(np.uint8)
+    if np.any(gain != 1) or change.noise:
+        noise = np.random.default_rng(0).normal(0, change.noise, image.shape) if change.noise else 0
+        image = np.clip(image * gain + noise, 0, 255).astype(np.uint8)
+    return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, change.jpeg])[1], cv2.IMREAD_COLOR
+                        ) if change.jpeg else image

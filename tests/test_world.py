@@ -238,6 +238,17 @@ PHOTO_CHANGES = {"as it is": Alteration(), "enlarged 3x": Alteration(enlarge=3),
                  "shrunk 0.5x": Alteration(enlarge=0.5)}
 
 
+def test_photos_altered_as_others_take_them_change_as_their_names_say():
+    page = np.full((100, 200, 3), 200, np.uint8)
+    seen = lambda image, row: np.flatnonzero(image[row, :, 0] > 150)  # the page's columns in a row
+    tilted = altered(cv2.copyMakeBorder(page, 20, 20, 40, 40, cv2.BORDER_CONSTANT), Alteration(tilt=0.3))
+    assert np.ptp(seen(tilted, 24)) < 0.85 * np.ptp(seen(tilted, 112))  # taken from below: its top narrower
+    blue, green, red = altered(page, Alteration(warmth=0.5)).reshape(-1, 3).mean(axis=0)
+    assert blue < green < red == 200
+    noisy, saved = altered(page, Alteration(noise=8)), altered(page, Alteration(noise=8, jpeg=30))
+    assert 6 < noisy.std() < 10 and saved.std() < 0.5 * noisy.std() and saved.shape == page.shape  # JPEG smooths
+
+
 @pytest.mark.parametrize("change", PHOTO_CHANGES)
 def test_opencvs_sudoku_photo_reads_right_cell_by_cell(quick_world, change):
     """Also at a phone photo's size (1689 px), its strokes and the words around it thicker than a camera's;
