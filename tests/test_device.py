@@ -106,6 +106,8 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     assert read() == whole
     merged[2], labels[2] = 0.8, "1"  # a weak 1 is a letter's stem as often as a digit
     assert read() == whole
+    merged[2] = 0.93  # a 1 cut from the digit it touches, as sure as a digit reported alone (CUT_ONE)
+    assert read() == split
     merged[1:3], labels[2] = [0.8, 0.8], "0"  # two parts unsure
     assert read() == whole
     merged[1:3], labels[1:3] = [0.99, 0.99], ["1", "1"]  # sure 1s only: a serif m's or n's stems
