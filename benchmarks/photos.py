@@ -32,6 +32,17 @@ from common import save
 from versus_opencv import SAMPLES, SYSTEM_PYTHON
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+# Alteration's fields as flags: how each reads the photos.
+ALTERATIONS = {"enlarge": (float, "enlarged this much, as a larger photo of it (0.75: smaller)"),
+               "turn": (float, "turned this many degrees, as if taken askew"),
+               "exposure": (float, "this much brighter (0.4: darker)"),
+               "blur": (float, "blurred by this sigma (px)"),
+               "vignette": (float, "with its corners this much darker"),
+               "bend": (float, "bent by a lens (-0.25: a wide one)"),
+               "tilt": (float, "as taken from below the page, its top this much narrower"),
+               "warmth": (float, "under lamplight, this much less blue"),
+               "noise": (float, "with this much sensor noise (sigma)"),
+               "jpeg": (int, "saved as a JPEG of this quality")}
 
 
 @dataclass
@@ -83,23 +94,10 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("--photos", type=Path, default=PHOTOS)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--enlarge", type=float, default=1.0,
-                        help="read each photo enlarged this much, as a larger photo of it (0.75: smaller)")
-    parser.add_argument("--turn", type=float, default=0.0,
-                        help="read each photo turned this many degrees, as if taken askew")
-    parser.add_argument("--exposure", type=float, default=1.0, help="read each photo this much brighter (0.4: darker)")
-    parser.add_argument("--blur", type=float, default=0.0, help="read each photo blurred by this sigma (px)")
-    parser.add_argument("--vignette", type=float, default=0.0, help="read each photo, its corners this much darker")
-    parser.add_argument("--bend", type=float, default=0.0, help="read each photo bent by a lens (-0.25: a wide one)")
-    parser.add_argument("--tilt", type=float, default=0.0,
-                        help="read each photo as taken from below the page, its top this much narrower")
-    parser.add_argument("--warmth", type=float, default=0.0,
-                        help="read each photo under lamplight, this much less blue")
-    parser.add_argument("--noise", type=float, default=0.0, help="read each photo with this much sensor noise (sigma)")
-    parser.add_argument("--jpeg", type=int, default=0, help="read each photo saved as a JPEG of this quality")
+    for name, (kind, text) in ALTERATIONS.items():
+        parser.add_argument(f"--{name}", type=kind, default=getattr(Alteration(), name), help=f"read each photo {text}")
     args = parser.parse_args()
-    change = Alteration(args.enlarge, args.turn, args.exposure, args.blur, args.vignette, args.bend, args.tilt,
-                        args.warmth, args.noise, args.jpeg)
+    change = Alteration(**{name: getattr(args, name) for name in ALTERATIONS})
     chosen = photos(args.photos)
     paths = [photo.path for photo in chosen]
     images = [altered(read_image(path), change) for path in paths]
