@@ -5,7 +5,7 @@ OpenCV's digits_video.py sample (benchmarks/opencv_sample.py) side by side.
 Two scores: labels per photo (the digits read against the photo's true digits, label by label, as the photos'
 README suggests: no boxes needed) and, for puzzles, cells of the grid found in the photo (each true digit must be
 read in its own cell; a digit read in an empty cell or outside the grid is false).
-Altered (--enlarge ... --bend: as photos others took), they are read without the sample.
+Altered (--enlarge ... --jpeg: as photos others took), they are read without the sample.
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
 Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
        [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4] [--bend -0.25] [--tilt 0.3]

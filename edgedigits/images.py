@@ -81,7 +81,9 @@ def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
                                     borderMode=cv2.BORDER_REPLICATE)
     if change.blur:
         image = cv2.GaussianBlur(image, (0, 0), change.blur)
-    gain = np.float32(change.exposure) * np.float32([1 - change.warmth, 1 - change.warmth / 2, 1])
+    gain = np.float32(change.exposure)
+    if change.warmth:  # (per channel: only then must the image be a colour one)
+        gain = gain * np.float32([1 - change.warmth, 1 - change.warmth / 2, 1])
     if change.vignette:
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
         gain = gain * (1 - change.vignette * (((x - width / 2) / (width / 2)) ** 2
