@@ -1,11 +1,15 @@
 """Shared fixtures: real MNIST, and one quickly trained and converted conv_net for the whole session."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,15 +38,32 @@ def mnist():
     return load_mnist()
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A session's folder built by the first pytest-xdist worker that asks for it, and shared by the others."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / "built_once" / name
+    folder.parent.mkdir(exist_ok=True)
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder.parent / f"{name}.built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            (folder.parent / f"{name}.built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def quick_export(mnist, tmp_path_factory) -> Path:
     """conv_net trained for 2 epochs on 12,000 images (about 97 %), converted to every artifact."""
     from edgedigits.convert.export import convert
     from edgedigits.train.trainer import TrainConfig, train
-    run_dir = tmp_path_factory.mktemp("quick") / "conv_net"
-    train(TrainConfig(model="conv_net", epochs=2, limit=12000, seed=1), mnist, run_dir)
-    convert(run_dir, mnist)
-    return run_dir
+
+    def build(run_dir: Path) -> None:
+        train(TrainConfig(model="conv_net", epochs=2, limit=12000, seed=1), mnist, run_dir)
+        convert(run_dir, mnist)
+    return built_once(tmp_path_factory, "conv_net", build)
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +73,13 @@ def quick_world(mnist, tmp_path_factory) -> Path:
     from edgedigits.data import Dataset
     from edgedigits.train.trainer import TrainConfig, train
     from edgedigits.train.world import world_dataset
-    run_dir = tmp_path_factory.mktemp("quick_world") / "live_cnn"
-    small = Dataset(mnist.train.head(15000), mnist.test.head(2000))
-    data = world_dataset(small, printed=8000, negative=8000, turned=4000, seed=1)
-    train(TrainConfig(model="live_cnn", epochs=3, seed=1), data, run_dir)
-    convert(run_dir, mnist, ConvertOptions(report=False))
-    return run_dir
+
+    def build(run_dir: Path) -> None:
+        small = Dataset(mnist.train.head(15000), mnist.test.head(2000))
+        data = world_dataset(small, printed=8000, negative=8000, turned=4000, seed=1)
+        train(TrainConfig(model="live_cnn", epochs=3, seed=1), data, run_dir)
+        convert(run_dir, mnist, ConvertOptions(report=False))
+    return built_once(tmp_path_factory, "live_cnn", build)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +95,18 @@ def no_tensorflow(tmp_path_factory) -> dict:
         sys.meta_path.insert(0, NoTensorFlow())
     """))
     return {"PYTHONPATH": str(folder)}
+
+
+def apt_install(*packages: str) -> str:
+    """Debian packages installed, one apt-get at a time across pytest's workers: '' when done, else why not."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"{' '.join(packages)} not installed and this user cannot apt-get install them"
+    with open(Path(tempfile.gettempdir()) / "edgedigits-tests-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+        done = subprocess.run(["apt-get", "install", "-y", "-qq", *packages], capture_output=True, text=True,
+                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return "" if done.returncode == 0 else f"apt-get install {' '.join(packages)} failed: {done.stderr.strip()[-200:]}"
 
 
 def free_port() -> int:

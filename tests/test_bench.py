@@ -4,7 +4,7 @@ import shutil
 from edgedigits.device.bench import bench, write_bench
 
 
-def test_bench_walks_every_runtime_artifact(quick_export, mnist):
+def test_bench_walks_every_runtime_artifact(quick_export, mnist, tmp_path):
     rows = bench(quick_export, mnist.test, rounds=2, repeats=50)
     assert [(r.format, r.precision) for r in rows] == [
         ("tflite", "float32"), ("tflite", "float16"), ("tflite", "dynamic"), ("tflite", "int8"), ("tflite", "uint8"),
@@ -15,10 +15,11 @@ def test_bench_walks_every_runtime_artifact(quick_export, mnist):
     for row in rows:
         assert 0.95 < row.accuracy <= 1 and row.agreement > 0.98
         assert 0 < row.p50_us <= row.p99_us and row.frame_us > row.p50_us
-    table = write_bench(quick_export, rows, threads=1)
+    run = shutil.copytree(quick_export, tmp_path / "run")  # quick_export is shared by the session's other tests
+    table = write_bench(run, rows, threads=1)
     assert table.count("\n") == len(rows) + 1 and "| model_int8_float_first.onnx | onnx | int8 |" in table
-    assert len(json.loads((quick_export / "bench.json").read_text())["rows"]) == 8
-    assert "10,000-image" in (quick_export / "bench.md").read_text()
+    assert len(json.loads((run / "bench.json").read_text())["rows"]) == 8
+    assert "10,000-image" in (run / "bench.md").read_text()
 
 
 def test_a_corrupt_artifact_becomes_a_failed_row_not_an_abort(quick_export, mnist, tmp_path):

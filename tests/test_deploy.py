@@ -19,7 +19,7 @@ import pytest
 from edgedigits.deploy.bundle import BundleOptions, make_bundle
 from edgedigits.deploy.bundle import bundle_release as release_name
 from edgedigits.deploy.fleet import Target, inventory_text, run_playbook
-from tests.conftest import assert_one_line_error, cli, free_port
+from tests.conftest import apt_install, assert_one_line_error, cli, free_port
 
 SSHD = Path("/usr/sbin/sshd")
 EDGEDIGITS = str(Path(sys.executable).with_name("edgedigits"))
@@ -35,14 +35,7 @@ class Server:
 
 def _install_sshd() -> str:
     """Debian's openssh-server, installed when missing and we may; the reason when we cannot."""
-    if SSHD.exists():
-        return ""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "sshd is not installed and this user cannot apt-get install openssh-server"
-    subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-    done = subprocess.run(["apt-get", "install", "-y", "-qq", "openssh-server"], capture_output=True, text=True,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    return "" if SSHD.exists() else f"apt-get install openssh-server failed: {done.stderr.strip()[-200:]}"
+    return "" if SSHD.exists() else apt_install("openssh-server")
 
 
 @pytest.fixture(scope="module")

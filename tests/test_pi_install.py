@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from edgedigits.deploy.bundle import BundleOptions, make_bundle
 from edgedigits.footage import FootageOptions, render_video, truth_path
+from tests.conftest import apt_install
 
 PROJECT = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -26,14 +26,7 @@ def _apt_ready() -> str:
         return "not a Debian system: no /usr/bin/python3 or dpkg"
     missing = [p for p in APT if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
                                                  text=True).stdout != "install ok installed"]
-    if not missing:
-        return ""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return f"{' '.join(missing)} not installed and this user cannot apt-get install them"
-    subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-    done = subprocess.run(["apt-get", "install", "-y", "-qq", *missing], capture_output=True, text=True,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    return "" if done.returncode == 0 else f"apt-get install {' '.join(missing)} failed: {done.stderr[-200:]}"
+    return apt_install(*missing) if missing else ""
 
 
 def _run(*args, **kwargs) -> subprocess.CompletedProcess:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 from edgedigits.footage import FootageOptions, render_video
-from tests.conftest import assert_one_line_error, cli, free_port
+from tests.conftest import apt_install, assert_one_line_error, cli, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -86,10 +85,8 @@ def _multipart(field: str, filename: str, data: bytes) -> tuple[bytes, dict]:
 
 def _chromium():
     playwright = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not CHROMIUM.exists():
+        apt_install("chromium")
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed and cannot be installed here")
     return playwright

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +22,7 @@ from edgedigits.footage import (FootageOptions, Score, TruthDigit, cell_score, i
                                 score_frame)
 from edgedigits.images import SUDOKU_PNG, SUDOKU_PNG_GRID, Alteration, altered
 from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
-from tests.conftest import cli
+from tests.conftest import apt_install, cli
 from tests.test_device import _similarity
 
 
@@ -225,9 +222,8 @@ def test_digits_in_a_line_come_out_as_numbers(quick_export, mnist, tmp_path):
 
 
 def _sudoku() -> Path:
-    if not SUDOKU_PNG.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "opencv-doc"], capture_output=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not SUDOKU_PNG.exists():
+        apt_install("opencv-doc")
     if not SUDOKU_PNG.exists():
         pytest.skip("OpenCV's samples/data/sudoku.png (Debian's opencv-doc) is not installed here")
     return SUDOKU_PNG
