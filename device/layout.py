@@ -9,6 +9,9 @@ import numpy as np
 
 AGREEING = 0.7  # share of a page's edges' length that must agree on its turn
 DIM = 90  # a page's tone below which its contrast floors are lowered (see dimmed)
+# Share of a grid's lines' hull its four corners hold, below which the grid is looked for again in a darker view:
+# where its border broke up, the hull lacks a corner of the grid and the four corners cut across its cells.
+WHOLE_OUTLINE = 0.93
 OTHER_PAGE = 0.02  # share of the image a page beside the largest covers at least (a sticky note beside a page)
 
 
@@ -104,9 +107,20 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: 
               ) -> Grid | None:
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
-    page, a shadow) is not a grid. Where large outlines are seen but none is a grid, it is looked for again in
-    `darker`, if given: a thin line averaged into the shrunk image's pixels fades and breaks the grid's outline (a
-    puzzle photographed askew)."""
+    page, a shadow) is not a grid. Where large outlines are seen but none is a grid, or the grid's outline is
+    short of its lines, it is looked for again in `darker`, if given: a thin line averaged into the shrunk
+    image's pixels fades and breaks the grid's outline (a puzzle photographed askew)."""
+    seen, found = _outlined(view, min_area, max_fill)
+    if darker is None or not seen or (found is not None and found[0] >= WHOLE_OUTLINE):
+        return None if found is None else found[1]
+    _, again = _outlined(darker(), min_area, max_fill)
+    best = max((f for f in (found, again) if f is not None), key=lambda f: f[0], default=None)
+    return None if best is None else best[1]
+
+
+def _outlined(view: View, min_area: float, max_fill: float) -> tuple[bool, tuple[float, Grid] | None]:
+    """Whether a large outline is seen in a view, and find_grid's grid in it with the share of its lines' hull
+    that its four corners hold."""
     gray = view.soft
     block = max(3, min(gray.shape) // 16 | 1)
     # Lines are the darkest thing on the page; a soft shadow beside a grid is not: it must not join the outline.
@@ -124,14 +138,15 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: 
         if area < min_area * frame_area:
             break
         seen = True
-        outline = _corners(cv2.convexHull(contour), gray.shape)
+        hull = cv2.convexHull(contour)
+        outline = _corners(hull, gray.shape)
         if len(outline) != 4 or not cv2.isContourConvex(outline):
             continue
         inside = np.zeros_like(binary)
         cv2.fillConvexPoly(inside, outline.astype(np.int32), 255)
         if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
-            return Grid(_ordered(outline))
-    return find_grid(darker(), min_area, max_fill) if seen and darker is not None else None
+            return seen, (cv2.contourArea(outline) / max(cv2.contourArea(hull), 1.0), Grid(_ordered(outline)))
+    return seen, None
 
 
 def dimmed(floor: float, tone: float) -> float:
