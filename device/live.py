@@ -15,14 +15,16 @@ import numpy as np
 
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
+from edgedigits.device.bench import FRAME_CROPS, interleaved_latency_us
 from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
+from edgedigits.device.normalize import MNIST_SIZE
 from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
                                        without_stems)
 from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
 from edgedigits.manifest import MANIFEST, Manifest, atomic_path
-from edgedigits.targets import AUTO, LIVE, bundled_model, first
+from edgedigits.targets import AUTO, LIVE, bundled_model, first, matching
 
 STAGES = ("capture", "preprocess", "inference", "total")
 
@@ -124,6 +126,23 @@ def load_model(path: Path | None, threads: int = 1, accelerator: str | None = AU
                        directory / artifact.path, artifact.precision, manifest.model,
                        (manifest.bundle or {}).get("version"), artifact.sha256)
 
+
+def fastest_artifact(path: Path | None, threads: int = 1, accelerator: str | None = AUTO) -> Path | None:
+    """An export folder read on the CPU: its live artifact that reads a frame's crops fastest on this machine,
+    timed side by side (int8 pays on one CPU and not on another); any other model: as given. The first preferred
+    stays unless another is a tenth faster (timings wander)."""
+    folder = default_model() if path is None else Path(path)
+    if accelerator not in (AUTO, None) or not (folder / MANIFEST).exists() or Manifest.load(folder).bundle:
+        return path
+    classifiers = {a.path: load_model(folder / a.path, threads, None).classifier
+                   for a in matching(Manifest.load(folder), LIVE, None)}
+    crops = np.random.default_rng(0).integers(0, 256, (FRAME_CROPS, MNIST_SIZE, MNIST_SIZE), np.uint8)
+    timings = interleaved_latency_us(classifiers, crops, 3, 10)
+    medians = {name: float(np.median(times)) for name, times in timings.items()}
+    preferred, fastest = next(iter(medians), None), min(medians, key=medians.get, default=None)
+    if preferred is None:
+        return path
+    return folder / (fastest if medians[fastest] < 0.9 * medians[preferred] else preferred)
 
 SHIFTS = ((2, 0), (-2, 0), (0, 2), (0, -2))
 # How much less sure a digit may be in a frame where at most one reading is "not a digit": the score threshold is

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +28,8 @@ from edgedigits import EdgeDigitsError, first_line
 from edgedigits.device.guard import ConnectionGuard, raise_open_file_limit
 from edgedigits.device.metrics import Metrics
 from edgedigits.device.numbers import group_numbers
-from edgedigits.device.live import FrameResult, LoadedModel, Reading, RunSummary, draw, load_model, process, read_digits
+from edgedigits.device.live import (FrameResult, LoadedModel, Reading, RunSummary, draw, fastest_artifact, load_model,
+                                    process, read_digits)
 from edgedigits.device.sources import SourceOptions, open_source
 from edgedigits.images import decode_image
 from edgedigits.targets import AUTO
@@ -338,9 +339,11 @@ def make_app(options: ServeOptions) -> web.Application:
     if not is_loopback(options.host) and not token:
         raise EdgeDigitsError(f"--host {options.host} is reachable from other machines: give --token (or set "
                               f"{TOKEN_ENV})")
+    cv2.setNumThreads(options.threads)
+    # The live loop and every worker read with the same model: of an export's, the fastest here.
+    options = replace(options, model=fastest_artifact(options.model, options.threads, options.accelerator))
     app = web.Application(client_max_size=options.max_upload, middlewares=_middlewares(token))
     app["options"] = options
-    cv2.setNumThreads(options.threads)
     app["live"] = Live(options, load_model(options.model, options.threads, options.accelerator))
     app["workers"] = _workers(options, app["live"].model)
     app["pending"] = 0

@@ -55,6 +55,22 @@ def test_digits_are_read_on_paper_of_every_kind(model, mnist, condition):
     assert score.f1 >= 0.85, f"{condition}: {score.summary()}"
 
 
+def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypatch):
+    """serve reads an export with whichever live artifact runs a frame's crops fastest on the machine (int8 TFLite
+    was 2.3x slower than int8 ONNX on an AMD EPYC without VNNI); a model file, or one on an accelerator: as given."""
+    from edgedigits.device import live
+    from edgedigits.manifest import Manifest
+    from edgedigits.targets import LIVE, matching
+    names = [a.path for a in matching(Manifest.load(quick_export), LIVE, None)]
+    assert live.fastest_artifact(quick_export).name in names and len(names) >= 4
+    assert live.fastest_artifact(quick_export / "model_int8.onnx") == quick_export / "model_int8.onnx"
+    assert live.fastest_artifact(quick_export, accelerator="edgetpu") == quick_export
+    for other_us, picked in ((95.0, names[0]), (50.0, names[1])):  # a tenth faster, not less, to leave the first
+        timings = {name: [100.0 if name == names[0] else other_us if name == names[1] else 200.0] for name in names}
+        monkeypatch.setattr(live, "interleaved_latency_us", lambda classifiers, *_, timings=timings: timings)
+        assert live.fastest_artifact(quick_export).name == picked
+
+
 def test_light_ink_on_dark_paper_is_read_too(model, mnist):
     assert _score(model, mnist, "plain", invert=True).f1 >= 0.85
 
