@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edgedigits import EdgeDigitsError
 from edgedigits.device.detect import Candidate, choose_reading, digit_crop, find_digits
 from edgedigits.device.live import RunOptions, load_model, read_digits, run
 from edgedigits.device.normalize import normalize_crop
@@ -57,7 +58,8 @@ def test_digits_are_read_on_paper_of_every_kind(model, mnist, condition):
 
 def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypatch):
     """serve reads an export with whichever live artifact runs a frame's crops fastest on the machine (int8 TFLite
-    was 2.3x slower than int8 ONNX on an AMD EPYC without VNNI); a model file, or one on an accelerator: as given."""
+    was 2.3x slower than int8 ONNX on an AMD EPYC without VNNI), of those its runtimes can load; a model file, or
+    one on an accelerator: as given."""
     from edgedigits.device import live
     from edgedigits.manifest import Manifest
     from edgedigits.targets import LIVE, matching
@@ -69,6 +71,15 @@ def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypa
         timings = {name: [100.0 if name == names[0] else other_us if name == names[1] else 200.0] for name in names}
         monkeypatch.setattr(live, "interleaved_latency_us", lambda classifiers, *_, timings=timings: timings)
         assert live.fastest_artifact(quick_export).name == picked
+    monkeypatch.undo()
+    real_load = live.load_model
+
+    def no_onnxruntime(path, *args):
+        if path.suffix == ".onnx":
+            raise EdgeDigitsError("ONNX Runtime is not installed: pip install onnxruntime")
+        return real_load(path, *args)
+    monkeypatch.setattr(live, "load_model", no_onnxruntime)  # a 32-bit Pi: TFLite's runtime only
+    assert live.fastest_artifact(quick_export).suffix == ".tflite"
 
 
 def test_light_ink_on_dark_paper_is_read_too(model, mnist):
