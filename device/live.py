@@ -20,7 +20,7 @@ from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
 from edgedigits.device.normalize import MNIST_SIZE
 from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
                                        without_stems)
-from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier
+from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier, predict_all
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
 from edgedigits.manifest import MANIFEST, Manifest, atomic_path
@@ -147,6 +147,20 @@ def fastest_artifact(path: Path | None, threads: int = 1, accelerator: str | Non
     return folder / (fastest if medians[fastest] < 0.9 * medians[preferred] else preferred)
 
 
+# Crops a model call takes at most: a runtime keeps the memory of its largest batch (ONNX Runtime ~0.25 MB a crop;
+# a page of text yields hundreds of candidates), and a crop costs no more in batches of 32 than of 100.
+CROPS_A_CALL = 32
+
+
+def _scores(classifier: Classifier, crops: np.ndarray) -> np.ndarray:
+    """Class scores of a frame's crops, at most CROPS_A_CALL a call, every call of one size: TFLite reallocates its
+    tensors for each new batch size (the last call is padded with blank crops, fewer than the calls)."""
+    calls = max(1, -(-len(crops) // CROPS_A_CALL))
+    size = -(-len(crops) // calls)
+    padded = np.concatenate([crops, np.zeros((calls * size - len(crops), *crops.shape[1:]), crops.dtype)])
+    return predict_all(classifier, padded, size)[:len(crops)]
+
+
 SHIFTS = ((2, 0), (-2, 0), (0, 2), (0, -2))
 # How much less sure a digit may be in a frame where at most one reading is "not a digit": the score threshold is
 # there for letters, words and scribbles, and a frame that shows none of them (a page of numbers) has little to
@@ -156,11 +170,11 @@ WORDLESS_EASING = 0.1
 
 def steady_scores(model: LoadedModel, crops: np.ndarray) -> np.ndarray:
     """Each class's lowest score over the crop, the crop shifted 2 px four ways and shrunk by a fifth: a
-    digit keeps its class when it moves a little, most letters and scribbles do not (one batched call)."""
+    digit keeps its class when it moves a little, most letters and scribbles do not."""
     moved = [cv2.warpAffine(crop, np.float32([[1, 0, dx], [0, 1, dy]]), crop.shape[::-1])
              for dx, dy in SHIFTS for crop in crops]
     shrunk = [cv2.resize(cv2.resize(crop, (22, 22), interpolation=cv2.INTER_AREA), crop.shape[::-1]) for crop in crops]
-    scores = model.classifier.predict(np.concatenate([crops, np.stack(moved), np.stack(shrunk)]))
+    scores = _scores(model.classifier, np.concatenate([crops, np.stack(moved), np.stack(shrunk)]))
     return scores.reshape(len(SHIFTS) + 2, len(crops), -1).min(axis=0)
 
 
@@ -180,14 +194,14 @@ def _likeliest_digits(scores: np.ndarray, classes: Sequence[str]) -> list[tuple[
 
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
                 detect: DetectOptions = DetectOptions()) -> Reading:
-    """The digits of one frame, all classified in one batched call, with stage times."""
+    """The digits of one frame, classified in batched calls (CROPS_A_CALL), with stage times."""
     start = time.perf_counter()
     candidates = find_digits(frame, detect)
     detected = time.perf_counter()
     digits, readings = [], []
     if candidates:
         crops = np.array([c.crop for c in candidates])
-        scores = steady_scores(model, crops) if steady else model.classifier.predict(crops)
+        scores = steady_scores(model, crops) if steady else _scores(model.classifier, crops)
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.

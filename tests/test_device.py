@@ -82,6 +82,26 @@ def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypa
     assert live.fastest_artifact(quick_export).suffix == ".tflite"
 
 
+def test_a_frame_s_crops_are_read_in_calls_of_one_bounded_size(model, mnist):
+    """A runtime keeps the memory of its largest batch (ONNX Runtime ~0.25 MB a crop): hundreds of candidates on a
+    page of text are read in calls of at most CROPS_A_CALL, all of one size (TFLite reallocates for a new one)."""
+    from edgedigits.device import live
+    sizes = []
+    real_run = model.classifier.run
+
+    def run(batch):
+        sizes.append(len(batch))
+        return real_run(batch)
+    crops = mnist.test.images[:70]
+    model.classifier.run = run
+    try:
+        scores = live._scores(model.classifier, crops)
+    finally:
+        model.classifier.run = real_run
+    assert sizes == [24, 24, 24] and scores.shape[0] == 70
+    np.testing.assert_allclose(scores, model.classifier.predict(crops), atol=1e-6)
+
+
 def test_light_ink_on_dark_paper_is_read_too(model, mnist):
     assert _score(model, mnist, "plain", invert=True).f1 >= 0.85
 
