@@ -701,10 +701,14 @@ def _resized(frame: np.ndarray, options: DetectOptions, longest: int) -> list[Ca
 def _grid(half: np.ndarray, view: View) -> Grid | None:
     """A grid found on the frame at a quarter of its size (`view`; 16x fewer pixels: it costs a live frame ~0.1 ms),
     or where that fails, on the frame at half size shrunk again keeping each pixel's darkest neighbour (with
-    `view`'s histogram: the page's contrast is the same, and a second histogram would cost every frame)."""
-    def darker() -> View:
-        return replace(view, soft=cv2.GaussianBlur(_half(cv2.erode(half, np.ones((3, 3), np.uint8))), (3, 3), 0))
-    grid = find_grid(view, darker=darker)
+    `view`'s histogram: the page's contrast is the same, and a second histogram would cost every frame), and then
+    at half size (a blurred thin line, seen from below, breaks in both)."""
+    def darker() -> tuple[View, float]:
+        return replace(view, soft=cv2.GaussianBlur(_half(cv2.erode(half, np.ones((3, 3), np.uint8))), (3, 3), 0)), 1.0
+
+    def at_half() -> tuple[View, float]:
+        return View.of(half), 2.0
+    grid = find_grid(view, closer=(darker, at_half))
     return None if grid is None else Grid(grid.corners * 4 + 1.5)
 
 

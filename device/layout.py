@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -103,19 +103,23 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.float32(corners).reshape(-1, 1, 2) if len(corners) == 4 else coarse
 
 
-def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5, darker: Callable[[], View] | None = None
-              ) -> Grid | None:
+def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5,
+              closer: Sequence[Callable[[], tuple[View, float]]] = ()) -> Grid | None:
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
     page, a shadow) is not a grid. Where large outlines are seen but none is a grid, or the grid's outline is
-    short of its lines, it is looked for again in `darker`, if given: a thin line averaged into the shrunk
-    image's pixels fades and breaks the grid's outline (a puzzle photographed askew)."""
+    short of its lines, it is looked for again in each `closer` look in turn (a view, and its pixels to one of
+    `view`'s), the fullest outline kept: a thin line averaged into the shrunk image's pixels fades and breaks the
+    grid's outline (a puzzle photographed askew)."""
     seen, found = _outlined(view, min_area, max_fill)
-    if darker is None or not seen or (found is not None and found[0] >= WHOLE_OUTLINE):
-        return None if found is None else found[1]
-    _, again = _outlined(darker(), min_area, max_fill)
-    best = max((f for f in (found, again) if f is not None), key=lambda f: f[0], default=None)
-    return None if best is None else best[1]
+    for look in closer if seen else ():
+        if found is not None and found[0] >= WHOLE_OUTLINE:
+            break
+        other, scale = look()
+        _, again = _outlined(other, min_area, max_fill)
+        if again is not None and (found is None or again[0] > found[0]):
+            found = (again[0], Grid(again[1].corners / scale))
+    return None if found is None else found[1]
 
 
 def _outlined(view: View, min_area: float, max_fill: float) -> tuple[bool, tuple[float, Grid] | None]:
