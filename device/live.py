@@ -20,7 +20,8 @@ from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
 from edgedigits.device.normalize import MNIST_SIZE
 from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
                                        without_stems)
-from edgedigits.device.runtime import Classifier, check_classes, load_artifact, load_classifier, predict_all
+from edgedigits.device.runtime import (Classifier, available_runtimes, check_classes, load_artifact, load_classifier,
+                                      predict_all)
 from edgedigits.device.sources import Source, SourceOptions, open_source
 from edgedigits.footage import Score, load_truth, score_frame
 from edgedigits.manifest import MANIFEST, Manifest, atomic_path
@@ -134,10 +135,10 @@ def fastest_artifact(path: Path | None, threads: int = 1, accelerator: str | Non
     folder = default_model() if path is None else Path(path)
     if accelerator not in (AUTO, None) or not (folder / MANIFEST).exists() or Manifest.load(folder).bundle:
         return path
-    classifiers = {}
-    for artifact in matching(Manifest.load(folder), LIVE, None):
-        with contextlib.suppress(EdgeDigitsError):  # a runtime this machine lacks (ONNX Runtime on a 32-bit Pi)
-            classifiers[artifact.path] = load_model(folder / artifact.path, threads, None).classifier
+    runtimes = available_runtimes()  # (ONNX Runtime has no wheel for a 32-bit Pi)
+    loadable = {"tflite": "litert" in runtimes or "tflite_runtime" in runtimes, "onnx": "onnxruntime" in runtimes}
+    classifiers = {artifact.path: load_model(folder / artifact.path, threads, None).classifier
+                   for artifact in matching(Manifest.load(folder), LIVE, None) if loadable[artifact.format]}
     crops = np.random.default_rng(0).integers(0, 256, (FRAME_CROPS, MNIST_SIZE, MNIST_SIZE), np.uint8)
     timings = interleaved_latency_us(classifiers, crops, 3, 10)
     medians = {name: float(np.median(times)) for name, times in timings.items()}

@@ -1,5 +1,6 @@
 """Finding digits in rendered footage, sources that misbehave, and the device-only options of `run`."""
 import json
+import shutil
 import time
 
 import cv2
@@ -56,7 +57,7 @@ def test_digits_are_read_on_paper_of_every_kind(model, mnist, condition):
     assert score.f1 >= 0.85, f"{condition}: {score.summary()}"
 
 
-def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypatch):
+def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypatch, tmp_path):
     """serve reads an export with whichever live artifact runs a frame's crops fastest on the machine (int8 TFLite
     was 2.3x slower than int8 ONNX on an AMD EPYC without VNNI), of those its runtimes can load; a model file, or
     one on an accelerator: as given."""
@@ -72,14 +73,13 @@ def test_an_export_is_read_with_its_artifact_fastest_here(quick_export, monkeypa
         monkeypatch.setattr(live, "interleaved_latency_us", lambda classifiers, *_, timings=timings: timings)
         assert live.fastest_artifact(quick_export).name == picked
     monkeypatch.undo()
-    real_load = live.load_model
-
-    def no_onnxruntime(path, *args):
-        if path.suffix == ".onnx":
-            raise EdgeDigitsError("ONNX Runtime is not installed: pip install onnxruntime")
-        return real_load(path, *args)
-    monkeypatch.setattr(live, "load_model", no_onnxruntime)  # a 32-bit Pi: TFLite's runtime only
+    monkeypatch.setattr(live, "available_runtimes", lambda: ["litert"])  # a 32-bit Pi: TFLite's runtime only
     assert live.fastest_artifact(quick_export).suffix == ".tflite"
+    monkeypatch.undo()
+    damaged = shutil.copytree(quick_export, tmp_path / "damaged")
+    (damaged / "model_int8.onnx").write_bytes(b"not the model the manifest lists")
+    with pytest.raises(EdgeDigitsError, match="model_int8.onnx"):  # refused as load_model would, not passed over
+        live.fastest_artifact(damaged)
 
 
 def test_a_frame_s_crops_are_read_in_calls_of_one_bounded_size(model, mnist):
