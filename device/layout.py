@@ -108,13 +108,13 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5,
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
     page, a shadow) is not a grid. Where large outlines are seen but none is a grid, or the grid's outline is
-    short of its lines, it is looked for again in each `closer` look in turn (a view, and its pixels to one of
-    `view`'s), the fullest outline kept: a thin line averaged into the shrunk image's pixels fades and breaks the
-    grid's outline (a puzzle photographed askew)."""
+    short of its lines, it is looked for again in the `closer` looks in turn (a view, and its pixels to one of
+    `view`'s; past the first, only where an outline was found), the fullest outline kept: a thin line averaged
+    into the shrunk image's pixels fades and breaks the grid's outline (a puzzle photographed askew)."""
     seen, found = _outlined(view, min_area, max_fill)
-    for look in closer if seen else ():
-        if found is not None and found[0] >= WHOLE_OUTLINE:
-            break
+    for k, look in enumerate(closer if seen else ()):
+        if (found is not None and found[0] >= WHOLE_OUTLINE) or (found is None and k > 0):
+            break  # (a look past the first only completes an outline: at half size a ruled page's lines outline one)
         other, scale = look()
         _, again = _outlined(other, min_area, max_fill)
         if again is not None and (found is None or again[0] > found[0]):
@@ -144,8 +144,8 @@ def _outlined(view: View, min_area: float, max_fill: float) -> tuple[bool, tuple
         seen = True
         hull = cv2.convexHull(contour)
         outline = _corners(hull, gray.shape)
-        if len(outline) != 4 or not cv2.isContourConvex(outline):
-            continue
+        if len(outline) != 4 or not cv2.isContourConvex(outline) or cv2.contourArea(outline) < min_area * frame_area:
+            continue  # (corners met beyond the frame can lie on one line)
         inside = np.zeros_like(binary)
         cv2.fillConvexPoly(inside, outline.astype(np.int32), 255)
         if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
