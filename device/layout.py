@@ -9,7 +9,7 @@ import numpy as np
 
 AGREEING = 0.7  # share of a page's edges' length that must agree on its turn
 DIM = 90  # a page's tone below which its contrast floors are lowered (see dimmed)
-# Share of a grid's lines' hull its four corners hold, below which the grid is looked for again in a darker view:
+# Share of a grid's lines' hull its four corners hold, below which the grid is looked for again closer (find_grid):
 # where its border broke up, the hull lacks a corner of the grid and the four corners cut across its cells.
 WHOLE_OUTLINE = 0.93
 OTHER_PAGE = 0.02  # share of the image a page beside the largest covers at least (a sticky note beside a page)

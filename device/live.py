@@ -133,12 +133,15 @@ def fastest_artifact(path: Path | None, threads: int = 1, accelerator: str | Non
     timed side by side (int8 pays on one CPU and not on another); any other model: as given. The first preferred
     stays unless another is a tenth faster (timings wander)."""
     folder = default_model() if path is None else Path(path)
-    if accelerator not in (AUTO, None) or not (folder / MANIFEST).exists() or Manifest.load(folder).bundle:
+    if accelerator not in (AUTO, None) or not (folder / MANIFEST).exists():
+        return path
+    manifest = Manifest.load(folder)
+    if manifest.bundle:
         return path
     runtimes = available_runtimes()  # (ONNX Runtime has no wheel for a 32-bit Pi)
     loadable = {"tflite": "litert" in runtimes or "tflite_runtime" in runtimes, "onnx": "onnxruntime" in runtimes}
-    classifiers = {artifact.path: load_model(folder / artifact.path, threads, None).classifier
-                   for artifact in matching(Manifest.load(folder), LIVE, None) if loadable[artifact.format]}
+    classifiers = {artifact.path: load_artifact(folder, manifest, artifact, threads)
+                   for artifact in matching(manifest, LIVE, None) if loadable[artifact.format]}
     crops = np.random.default_rng(0).integers(0, 256, (FRAME_CROPS, MNIST_SIZE, MNIST_SIZE), np.uint8)
     timings = interleaved_latency_us(classifiers, crops, 3, 10)
     medians = {name: float(np.median(times)) for name, times in timings.items()}
