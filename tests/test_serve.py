@@ -235,13 +235,18 @@ def _rss_kb(pid: int) -> dict[int, int]:
                         if line.startswith("VmRSS")).split()[1]) for p in _processes(pid)}
 
 
+def _predicts_at_once(base: str, image: bytes, count: int) -> list[int]:
+    """The statuses of `count` predicts, 8 in flight at a time."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda _: _get(base + "/api/predict", image)[0], range(count)))
+
+
 def _warmed_up(base: str, image: bytes, pid: int) -> dict[int, int]:
     """RSS by pid once 40 predicts leave it within 4 MB: under load a worker may still be loading its model (and
     take no request) after the first 40, and its first allocations are not growth."""
     rss = _rss_kb(pid)
     for _ in range(8):
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            assert set(pool.map(lambda _: _get(base + "/api/predict", image)[0], range(40))) == {200}
+        assert set(_predicts_at_once(base, image, 40)) == {200}
         rss, previous = _rss_kb(pid), rss
         if rss.keys() == previous.keys() and abs(sum(rss.values()) - sum(previous.values())) < 4_000:
             break
@@ -264,8 +269,7 @@ def test_four_viewers_and_hundreds_of_predicts_at_once(long_video, quick_export,
         viewers = [threading.Thread(target=view, args=(slot,)) for slot in range(4)]
         for viewer in viewers:
             viewer.start()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(lambda _: _get(base + "/api/predict", page_png)[0], range(300)))
+        statuses = _predicts_at_once(base, page_png, 300)
         time.sleep(1.0)
         viewing = json.loads(_get(base + "/api/status")[1])["viewers"]
         stop.set()
