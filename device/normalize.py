@@ -24,11 +24,10 @@ def normalize_crops(inks: Sequence[np.ndarray]) -> np.ndarray:
         # INTER_AREA averages when shrinking (anti-aliasing); it degrades to bilinear-like when growing.
         fitted = cv2.resize(ink[y:y + height, x:x + width].astype(np.float32), size,
                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        moments = cv2.moments(fitted)
-        if moments["m00"] > 0:
+        centre = _centre_of_mass(fitted)
+        if centre is not None:
             # Whole-pixel shifts, as MNIST was made: a sub-pixel shift would blur the strokes.
-            _paste(digit, fitted, round(MNIST_CENTRE - moments["m10"] / moments["m00"]),
-                   round(MNIST_CENTRE - moments["m01"] / moments["m00"]))
+            _paste(digit, fitted, round(MNIST_CENTRE - centre[0]), round(MNIST_CENTRE - centre[1]))
     # Interpolation of non-negative ink stays non-negative, so the brightest pixel bounds the range; a blank
     # digit stays blank whatever its gain.
     gain = np.float32(255.0) / np.maximum(digits.max(axis=(1, 2), initial=0.0), np.float32(1e-6))
@@ -38,6 +37,16 @@ def normalize_crops(inks: Sequence[np.ndarray]) -> np.ndarray:
 def normalize_crop(ink: np.ndarray) -> np.ndarray:
     """One white-on-black uint8 ink image as a 28x28 MNIST digit (see normalize_crops)."""
     return normalize_crops([ink])[0]
+
+
+def _centre_of_mass(image: np.ndarray) -> tuple[float, float] | None:
+    """The (x, y) centre of an image's ink, or None if it has none. Not cv2.moments: it takes a float image 2 px
+    wide for a list of points (a thin 1's moments came out 0 or nonsense, and its crop blank)."""
+    total = float(image.sum())
+    if total <= 0:
+        return None
+    return (float(image.sum(axis=0) @ np.arange(image.shape[1])) / total,
+            float(image.sum(axis=1) @ np.arange(image.shape[0])) / total)
 
 
 def _paste(canvas: np.ndarray, image: np.ndarray, left: int, top: int) -> None:

@@ -22,6 +22,17 @@ def test_large_tall_stroke_is_fit_into_20_px_and_centred_by_mass():
     assert abs(cy - 14) <= 0.51 and abs(cx - 14) <= 0.51  # whole-pixel shifts
 
 
+def test_thin_strokes_of_every_width_are_centred():
+    """A stroke fit 2 px wide once came out blank: cv2.moments took the image for a list of points."""
+    for width in range(1, 8):
+        ink = np.zeros((30, 9), np.uint8)
+        ink[2:28, 2:2 + width] = 255  # 26 px high: 1-7 px wide fits 1-5 px wide
+        digit = normalize_crop(ink)
+        assert digit.max() == 255
+        cy, cx = _centre_of_mass(digit)
+        assert abs(cy - 14) <= 0.51 and abs(cx - 14) <= 0.51
+
+
 def test_small_crop_is_enlarged_and_anti_aliased():
     ink = np.zeros((16, 12), np.uint8)
     cv2.circle(ink, (6, 8), 5, 255, 2)
