@@ -40,13 +40,13 @@ def normalize_crop(ink: np.ndarray) -> np.ndarray:
 
 
 def _centre_of_mass(image: np.ndarray) -> tuple[float, float] | None:
-    """The (x, y) centre of an image's ink, or None if it has none. Not cv2.moments: it takes a float image 2 px
-    wide for a list of points (a thin 1's moments came out 0 or nonsense, and its crop blank)."""
-    total = float(image.sum())
-    if total <= 0:
+    """The (x, y) centre of an image's ink, or None if it has none."""
+    # cv2.moments takes a float image 2 px wide for a list of points (a thin 1 came out blank): a blank column on
+    # its right moves no centre.
+    moments = cv2.moments(np.pad(image, ((0, 0), (0, 1))) if image.shape[1] == 2 else image)
+    if moments["m00"] <= 0:
         return None
-    return (float(image.sum(axis=0) @ np.arange(image.shape[1])) / total,
-            float(image.sum(axis=1) @ np.arange(image.shape[0])) / total)
+    return moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
 
 
 def _paste(canvas: np.ndarray, image: np.ndarray, left: int, top: int) -> None:
