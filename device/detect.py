@@ -27,6 +27,10 @@ CUT_ONE = 0.9
 # Degrees: a page turned less is read as it lies. A number's digits stand apart along it much as they do level, and
 # turned upright (interpolated) its thin faint strokes would lose contrast: a dim sticky note's, 9 of 14 read -> 5.
 UNTURNED = 10.0
+# A narrow blob in a grid's front view whose ink runs on down its columns this many times its height is a piece of a
+# line (tuning seeds 1-8, 30 frames each: grid's false digits 69 -> 50, grid_desk's 173 -> 118, form's as before,
+# as many digits read; photos as before).
+LINE_PIECE = 2.0
 # The sizes above (stroke, line, kernel) are set for a camera's 640x480 frame. A smaller image is read enlarged to it
 # (a 320x240 webcam's footage: plain F1 0.906 -> 0.975, desk 0.846 -> 0.959). A larger one whose digits stand taller
 # than TALL px is read again shrunk until they stand about DIGIT px, no smaller than a camera's frame: a phone's photo
@@ -53,6 +57,7 @@ class DetectOptions:
     grids: bool = True  # look for a printed grid or table and read it from the front
     pages: bool = True  # look for a page's edge against a darker desk, and read the page only
     faint_lines: bool = False  # look for lines at half the ink's threshold too (in a grid's front view)
+    line_pieces: bool = False  # drop narrow blobs whose ink runs on along a line (in a grid's front view)
     largest: int = 1280  # px: a larger image (a phone's photo) is read shrunk to this longer side: its strokes and
     # letters would be thicker and taller than the sizes above expect
 
@@ -668,7 +673,7 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
         # Its lines lie nearly level and plumb there (up to the error of corners found at quarter size, and a
         # lens' bending): the turned search spans 15 degrees, not all of them.
         front_options = replace(options, line_thickness=max(front.shape) / 40, line_turn=15, pages=False,
-                                faint_lines=True, narrow=options.wide)
+                                faint_lines=True, line_pieces=True, narrow=options.wide)
         inside = _candidates(front, front_options, back=back)
         rest, half = _painted_over(rest, grid), None
     if page is not None and abs(page.turn) >= UNTURNED and not page.others:  # (pages beside it: all as they lie)
@@ -807,13 +812,15 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
     in_numbers: set[int] | None = None  # (made for the first narrow blob: most frames have none worth cutting)
+    split = cv2.threshold(gray[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0] if options.line_pieces else 0
     for group, box in enumerate(inked.boxes):
         if not options.min_height <= box[3] / inked.scale <= options.max_height_ratio * gray.shape[0]:
             continue
         blob = _cut(gray, inked.ink, inked.mask, box, inked.scale)
         x, y, w, h = blob.box
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
-                or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)):
+                or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)) \
+                or options.line_pieces and w < 0.5 * h and _line_piece(gray, blob.box, split, inked.ink.dark):
             continue
         found.append(Candidate(blob.box, blob.ink, group))
         if w / h > options.wide:
@@ -826,6 +833,20 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
     return found
+
+
+def _line_piece(gray: np.ndarray, box: tuple[int, int, int, int], split: float, dark: bool) -> bool:
+    """Whether a narrow blob is a piece of a line the line search left (a grid's thick line between two crossings,
+    read as a sure 1): the ink down its columns and 3 px either side (beyond `split`, the view's Otsu threshold)
+    runs on unbroken for LINE_PIECE times its height. (Most such pieces are a line's soft edge, 2 px wide, lighter
+    than the line beside it.)"""
+    x, y, w, h = box
+    band = gray[:, max(0, x - 3):x + w + 3]
+    inked = band.min(axis=1) < split if dark else band.max(axis=1) > split
+    middle = y + h // 2
+    gaps = np.flatnonzero(~inked)
+    top, bottom = gaps[gaps < middle].max(initial=-1), gaps[gaps > middle].min(initial=len(inked))
+    return bool(inked[middle]) and bottom - top - 1 >= LINE_PIECE * h
 
 
 def _in_numbers(boxes: list[list[int]]) -> set[int]:

@@ -71,6 +71,20 @@ def test_a_page_whose_corners_lie_beyond_the_frame_is_found_and_its_desk_not_rea
     assert find_page(_view(frame)) is not None and find_digits(frame) == []
 
 
+def test_pieces_of_a_grids_thick_lines_are_no_candidates_and_its_1s_are(mnist, monkeypatch):
+    """The soft edges of a puzzle's thick lines, 2 px wide and lighter than the line, stayed after the line search
+    and read as sure 1s (4 in this frame); a 1 written in a cell (the other frame) stays."""
+    def narrow(frame):
+        return [c.box for c in find_digits(frame) if c.whole and c.box[2] < 0.5 * c.box[3]]
+    lines, truth = _tuning_frame(mnist, "grid_desk", 2, 7)
+    kept = narrow(lines)
+    assert all(any(iou(t.box, box) > 0.3 for t in truth) for box in kept)  # digits' parts, no line's
+    one, ones = _tuning_frame(mnist, "grid_desk", 1, 6)
+    assert any(t.label == "1" and iou(t.box, box) > 0.8 for t in ones for box in narrow(one))
+    monkeypatch.setattr("edgedigits.device.detect.LINE_PIECE", float("inf"))
+    assert len(narrow(lines)) == len(kept) + 4
+
+
 def _shared_photo(name: str) -> np.ndarray:
     """One of the shared real photos (../shared/photos), or a skip where they are not."""
     path = Path(__file__).resolve().parents[2] / "shared" / "photos" / name
