@@ -812,7 +812,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
     in_numbers: set[int] | None = None  # (made for the first narrow blob: most frames have none worth cutting)
-    split = cv2.threshold(gray[::4, ::4], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0] if options.line_pieces else 0
+    split = _ink_threshold(gray, 0.0) if options.line_pieces else 0.0  # (Otsu's, as the ink's is taken)
     for group, box in enumerate(inked.boxes):
         if not options.min_height <= box[3] / inked.scale <= options.max_height_ratio * gray.shape[0]:
             continue

@@ -196,16 +196,22 @@ def _turn(outline: np.ndarray, shape: tuple[int, ...]) -> float:
     points = outline.reshape(-1, 2).astype(np.float32)
     edges = np.roll(points, -1, axis=0) - points
     height, width = shape[:2]
-    x, y = points.T
-    border = np.any([side & np.roll(side, -1) for side in (x <= 1, y <= 1, x >= width - 2, y >= height - 2)], axis=0)
     # On four times the angle, edges a right angle apart agree.
     angles = 4 * np.arctan2(-edges[:, 1], edges[:, 0])
-    length = np.hypot(*edges.T) * ~border
+    length = np.hypot(*edges.T) * ~_along_border(points, width, height, 1)
     along = np.float64([(length * np.cos(angles)).sum(), (length * np.sin(angles)).sum()])
     # Edges that do not agree on an angle (a bright region no sheet's shape) have no turn to undo.
     if np.hypot(*along) < AGREEING * max(length.sum(), 1e-6):
         return 0.0
     return float(np.degrees(np.arctan2(along[1], along[0])) / 4)
+
+
+def _along_border(points: np.ndarray, width: int, height: int, margin: float) -> np.ndarray:
+    """Which edges of a closed outline (each point to the next) run along the image's border, both ends within
+    `margin` px of one side: where the frame cuts a page, not the page's own edge."""
+    x, y = points.T
+    sides = (x <= margin, y <= margin, x >= width - 1 - margin, y >= height - 1 - margin)
+    return np.any([side & np.roll(side, -1) for side in sides], axis=0)
 
 
 def _outline(region: np.ndarray) -> np.ndarray:
@@ -279,10 +285,7 @@ def _corner_beyond(corners: np.ndarray, width: int, height: int, away: float) ->
     long, stand 60-120 degrees apart: a page's sides meeting just beyond the frame (a shadow's edge is one line).
     Its desk was read where the page filled the frame but for its corners (11 false 1s in 480 blank desk frames)."""
     points = corners.astype(np.float64)
-    ends = np.roll(points, -1, axis=0)
-    near = [np.maximum(p, e) <= away for p, e in zip(points.T, ends.T)]  # both ends by the left (top) side
-    far = [np.minimum(p, e) >= side - 1 - away for p, e, side in zip(points.T, ends.T, (width, height))]
-    edges = (ends - points)[~(near[0] | near[1] | far[0] | far[1])]
+    edges = (np.roll(points, -1, axis=0) - points)[~_along_border(points, width, height, away)]
     lengths = np.hypot(edges[:, 0], edges[:, 1])
     long = lengths >= 0.25 * min(width, height)
     sides = edges[long] / lengths[long, None]
