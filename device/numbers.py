@@ -35,11 +35,18 @@ def likely(label: str, score: float) -> bool:
 
 
 def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
-    """Which readings are digits: the sure ones, and beside one of them the likely ones (a digit's neighbour in
-    a number is a digit)."""
+    """Which readings are digits: the sure ones, beside one of them the likely ones (a digit's neighbour in a
+    number is a digit), and a likely 1 between two sure digits, no 1s (a stem beside one is a letter's)."""
     digits = [r for r, digit in zip(readings, sure) if digit]
     return [digit or likely(r["label"], r["score"]) and any(beside(d, r, GAP) for d in digits)
+            or r["label"] == "1" and r["score"] >= LIKELY and _between(r, [d for d in digits if d["label"] != "1"])
             for r, digit in zip(readings, sure)]
+
+
+def _between(reading: dict, digits: list[dict]) -> bool:
+    """Whether a reading stands beside one of the digits on its left and beside another on its right."""
+    x = reading["box"][0]
+    return {d["box"][0] < x for d in digits if beside(d, reading, GAP)} == {True, False}
 
 
 def unread_in_numbers(readings: list[dict], sure: list[bool], likeliest: list[tuple[str, float]]) -> dict[int, dict]:

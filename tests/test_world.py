@@ -675,6 +675,12 @@ def test_a_likely_digit_beside_a_sure_one_is_read(quick_world, mnist, monkeypatc
                 box(300, "8", 0.7), box(400, "2", 0.4), box(422, "7", 0.95)]
     sure = [r["score"] >= 0.9 and r["label"] != "N" for r in readings]
     assert with_neighbours(readings, sure) == [True, True, False, False, False, False, True]
+    # A likely 1 between two sure digits is a number's digit (a short, slanted 1 in "613" reads 0.5); beside one
+    # sure digit only, or between a sure digit and a sure 1 (a word's stems), it is not.
+    middle = [box(100, "6", 0.99), box(122, "1", 0.5), box(144, "3", 0.99), box(300, "1", 0.7), box(322, "8", 0.99),
+              box(400, "1", 0.99), box(422, "1", 0.7), box(444, "4", 0.99), box(600, "2", 0.99), box(622, "1", 0.4)]
+    sure = [r["score"] >= 0.9 for r in middle]
+    assert with_neighbours(middle, sure) == [True, True, True, False, True, True, False, True, True, False]
     # On handwritten numbers, more are read exactly with the rule than without.
     frames = list(render_frames(mnist.test, FootageOptions(condition="numbers", frames=48, seed=1)))
     model = load_model(quick_world)
