@@ -104,16 +104,19 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5,
-              closer: Sequence[Callable[[], tuple[View, float]]] = ()) -> Grid | None:
+              closer: Sequence[Callable[[], tuple[View, float]]] = (), thin: bool = False) -> Grid | None:
     """The largest four-cornered outline of dark lines covering at least `min_area` of the image (a puzzle's
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
     page, a shadow) is not a grid. Where large outlines are seen but none is a grid, or the grid's outline is
     short of its lines, it is looked for again in the `closer` looks in turn (a view, and its pixels to one of
     `view`'s; past the first, only where an outline was found), the fullest outline kept: a thin line averaged
-    into the shrunk image's pixels fades and breaks the grid's outline (a puzzle photographed askew)."""
+    into the shrunk image's pixels fades and breaks the grid's outline (a puzzle photographed askew). With `thin`
+    (a photo larger than a camera's frame), lines broken into pieces at the view's size are looked for closer too,
+    in every look."""
     seen, found = _outlined(view, min_area, max_fill)
-    for k, look in enumerate(closer if seen else ()):
-        if (found is not None and found[0] >= WHOLE_OUTLINE) or (found is None and k > 0):
+    pieces = thin and not seen and _in_pieces(view, min_area)
+    for k, look in enumerate(closer if seen or pieces else ()):
+        if (found is not None and found[0] >= WHOLE_OUTLINE) or (found is None and k > 0 and not pieces):
             break  # (a look past the first only completes an outline: at half size a ruled page's lines outline one)
         other, scale = look()
         _, again = _outlined(other, min_area, max_fill)
@@ -122,15 +125,28 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5,
     return None if found is None else found[1]
 
 
+def _dark_lines(view: View) -> np.ndarray:
+    """A view's dark lines, binary. Lines are the darkest thing on the page; a soft shadow beside a grid is not: it
+    must not join the outline."""
+    block = max(3, min(view.soft.shape) // 16 | 1)
+    low, high = view.percentile(0.05), view.percentile(0.95)
+    return cv2.adaptiveThreshold(view.soft, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block,
+                                 max(dimmed(7.0, high), 0.15 * (high - low)))
+
+
+def _in_pieces(view: View, min_area: float) -> bool:
+    """Whether a grid whose lines broke into pieces at the view's size is seen: at least three pieces a quarter of
+    its smaller side long that together span `min_area` of it (a thin-lined puzzle in a 768x576 photo)."""
+    contours, _ = cv2.findContours(_dark_lines(view), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    pieces = [contour for contour in contours if max(cv2.boundingRect(contour)[2:]) >= min(view.soft.shape) / 4]
+    return len(pieces) >= 3 and cv2.contourArea(cv2.convexHull(np.concatenate(pieces))) >= min_area * view.soft.size
+
+
 def _outlined(view: View, min_area: float, max_fill: float) -> tuple[bool, tuple[float, Grid] | None]:
     """Whether a large outline is seen in a view, and find_grid's grid in it with the share of its lines' hull
     that its four corners hold."""
     gray = view.soft
-    block = max(3, min(gray.shape) // 16 | 1)
-    # Lines are the darkest thing on the page; a soft shadow beside a grid is not: it must not join the outline.
-    low, high = view.percentile(0.05), view.percentile(0.95)
-    binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block,
-                                   max(dimmed(7.0, high), 0.15 * (high - low)))
+    binary = _dark_lines(view)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     frame_area = gray.shape[0] * gray.shape[1]
     # A grid whose thin border breaks up at this size leaves its lines one long blob, outlining no area but
