@@ -27,6 +27,10 @@ CUT_ONE = 0.9
 # Degrees: a page turned less is read as it lies. A number's digits stand apart along it much as they do level, and
 # turned upright (interpolated) its thin faint strokes would lose contrast: a dim sticky note's, 9 of 14 read -> 5.
 UNTURNED = 10.0
+# Degrees: writing whose digits stand in a row turned this much or more, in a frame showing no page edge (a page
+# that fills it), is read along its row (tuning footage turned -25 to 35 degrees, ~550 digits: numbers 2-26 more
+# read, text 0-17; a webcam's number written aslant, its 7 read "not a digit" as it lay: 5 -> 6 of 6). Less: as it lies.
+SLANTED = 15.0
 # A narrow blob in a grid's front view whose ink runs on down its columns this many times its height is a piece of a
 # line (tuning seeds 1-8, 30 frames each: grid's false digits 69 -> 50, grid_desk's 173 -> 118, form's as before,
 # as many digits read; photos as before).
@@ -680,10 +684,49 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
         outside = _page_candidates(gray, rest, page, options)
     else:
         outside = _candidates(rest, options, half if options.scale == 0.5 else None)
+        slant = writing_slant(outside) if page is None and grid is None else None
+        if slant is not None:
+            outside = _page_candidates(gray, rest, _whole_frame(gray.shape, slant), options)
     groups = 1 + max((c.group for c in inside), default=-1)
     for candidate in outside:
         candidate.group += groups
     return inside + outside
+
+
+def writing_slant(candidates: list[Candidate]) -> float | None:
+    """The turn (degrees, counter-clockwise as seen, up to 45) of the lines of writing in a frame: the median angle of
+    the steps between blobs that stand three or more in a row, each close beside the next (a number's digits), when
+    it is SLANTED or more and at least three steps agree on it; else None (writing turned with a page, no edge of
+    which is in view)."""
+    boxes = np.array([c.box for c in candidates if c.whole], np.float32).reshape(-1, 4)
+    if len(boxes) < 3:
+        return None
+    # (By its longer side: a digit's box turned with its writing is as wide as high.)
+    centres, sizes = boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:].max(axis=1)
+    apart = centres[None] - centres[:, None]
+    distance = np.hypot(apart[..., 0], apart[..., 1])
+    larger, smaller = np.maximum(sizes[None], sizes[:, None]), np.minimum(sizes[None], sizes[:, None])
+    # A number's digits stand closer than digits scattered over a page, three of which may line up by chance.
+    close = (larger <= 1.5 * smaller) & (distance <= 1.5 * larger) & (distance > 0)
+    angle = np.degrees(np.arctan2(-apart[..., 1], apart[..., 0])).tolist()
+    steps = set()
+    for j in np.flatnonzero(close.sum(axis=1) >= 2).tolist():  # (the middle of a row has a neighbour either side)
+        for i, k in itertools.combinations(np.flatnonzero(close[j]).tolist(), 2):
+            if abs((angle[i][j] - angle[j][k] + 180) % 360 - 180) <= 12:  # i and k on either side of j, in line
+                steps |= {(min(i, j), max(i, j)), (min(j, k), max(j, k))}
+    angles = np.array([(angle[i][j] + 90) % 180 - 90 for i, j in steps])
+    angles = angles[np.abs(angles) <= 45]  # (steeper: a column of digits, one under another)
+    if len(angles) < 3:
+        return None
+    slant = float(np.median(angles))
+    agreeing = np.abs(angles - slant) <= 15
+    return slant if agreeing.sum() >= 3 and abs(slant) >= SLANTED else None
+
+
+def _whole_frame(shape: tuple[int, ...], turn: float) -> Page:
+    """The whole frame as a page turned by `turn` degrees (its outline in the quarter-size view's pixels)."""
+    height, width = (side // 4 - 1 for side in shape[:2])
+    return Page(np.array([[[0, 0]], [[width, 0]], [[width, height]], [[0, height]]], np.int32), turn)
 
 
 def _resize(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:

@@ -11,7 +11,7 @@ import pytest
 
 from edgedigits.data import Dataset
 from edgedigits.device.detect import (DetectOptions, _gray, _half, _quarter, _strongest_angles, _unframed, find_digits,
-                                     find_frame_grid, ink_map)
+                                     find_frame_grid, ink_map, writing_slant)
 from edgedigits.device.layout import View, _turn, find_grid, find_page
 from edgedigits.device.live import load_model, read_digits
 from edgedigits.device.normalize import normalize_crop
@@ -157,6 +157,34 @@ def test_touching_digits_on_a_turned_page_are_cut_apart_along_its_lines(mnist, t
     frame, digits = _page_on_desk(mnist, turn, step=50)
     candidates = find_digits(frame)
     assert min(max(_similarity(c.crop, normalize_crop(d)) for c in candidates) for d in digits) > 0.94
+
+
+def _number_aslant(mnist, turn: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A frame filled by a page (no edge of it in view) with a number of five MNIST digits written along a line turned
+    by `turn` degrees (counter-clockwise), and the digits as written."""
+    page = np.full((480, 640), 225, np.uint8)
+    digits = [mnist.test.images[i] for i in (0, 1, 2, 3, 4)]
+    for k, digit in enumerate(digits):
+        written = page[212:268, 180 + 52 * k:236 + 52 * k]
+        np.minimum(written, 225 - (cv2.resize(digit, (56, 56)) * 0.8).astype(np.uint8), out=written)
+    turned = cv2.warpAffine(page, cv2.getRotationMatrix2D((320, 240), turn, 1.0), (640, 480), borderValue=225)
+    return cv2.cvtColor(turned, cv2.COLOR_GRAY2BGR), digits
+
+
+@pytest.mark.parametrize("turn", [-30.0, 35.0])
+def test_a_number_written_aslant_is_read_along_its_slant(mnist, turn, monkeypatch):
+    # No page edge says how the page lies: the digits standing in a row do. Read upright, each crop comes out as
+    # written; read as it lies, each is turned by `turn` (a 7 written so read "not a digit" on a webcam's photo).
+    frame, digits = _number_aslant(mnist, turn)
+    assert abs(writing_slant(find_digits(frame)) - turn) < 5
+    # Level writing, and single digits scattered over a page (no three in a row), have no slant.
+    level, _ = _number_aslant(mnist, 0.0)
+    assert writing_slant(find_digits(level)) is None
+    assert all(writing_slant(find_digits(scattered)) is None for scattered, _ in _frames(mnist, "plain", 12))
+    likeness = lambda: [max(_similarity(c.crop, normalize_crop(d)) for c in find_digits(frame)) for d in digits]
+    upright = likeness()
+    monkeypatch.setattr("edgedigits.device.detect.SLANTED", 90.0)
+    assert min(upright) > 0.85 and sum(upright) > sum(likeness()) + 0.5, (upright, likeness())
 
 
 def test_a_turned_grid_s_digits_get_boxes_around_their_ink(mnist):
