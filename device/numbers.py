@@ -38,8 +38,9 @@ def with_neighbours(readings: list[dict], sure: list[bool]) -> list[bool]:
     """Which readings are digits: the sure ones, beside one of them the likely ones (a digit's neighbour in a
     number is a digit), and a likely 1 between two sure digits, no 1s (a stem beside one is a letter's)."""
     digits = [r for r, digit in zip(readings, sure) if digit]
+    anchors = [d for d in digits if d["label"] != "1"]
     return [digit or likely(r["label"], r["score"]) and any(beside(d, r, GAP) for d in digits)
-            or r["label"] == "1" and r["score"] >= LIKELY and _between(r, [d for d in digits if d["label"] != "1"])
+            or r["label"] == "1" and r["score"] >= LIKELY and _between(r, anchors)
             for r, digit in zip(readings, sure)]
 
 
