@@ -708,9 +708,12 @@ def writing_slant(candidates: list[Candidate]) -> float | None:
     larger, smaller = np.maximum(sizes[None], sizes[:, None]), np.minimum(sizes[None], sizes[:, None])
     # A number's digits stand closer than digits scattered over a page, three of which may line up by chance.
     close = (larger <= 1.5 * smaller) & (distance <= 1.5 * larger) & (distance > 0)
+    middles = np.flatnonzero(close.sum(axis=1) >= 2).tolist()  # (the middle of a row has a neighbour either side)
+    if not middles:  # (most frames: digits and words standing apart)
+        return None
     angle = np.degrees(np.arctan2(-apart[..., 1], apart[..., 0])).tolist()
     steps = set()
-    for j in np.flatnonzero(close.sum(axis=1) >= 2).tolist():  # (the middle of a row has a neighbour either side)
+    for j in middles:
         for i, k in itertools.combinations(np.flatnonzero(close[j]).tolist(), 2):
             if abs((angle[i][j] - angle[j][k] + 180) % 360 - 180) <= 12:  # i and k on either side of j, in line
                 steps |= {(min(i, j), max(i, j)), (min(j, k), max(j, k))}
