@@ -134,6 +134,12 @@ def _page_on_desk(mnist, turn: float, centre=(320, 240), step: int = 110) -> tup
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), digits
 
 
+def _likeness(frame: np.ndarray, digits: list[np.ndarray]) -> list[float]:
+    """How like each digit as written (its MNIST crop) the frame's likest candidate crop is: candidates found once."""
+    crops = [c.crop for c in find_digits(frame)]
+    return [max(_similarity(crop, normalize_crop(digit)) for crop in crops) for digit in digits]
+
+
 @pytest.mark.parametrize("turn", [-22.0, 12.0, 25.0])
 def test_a_turned_page_is_read_upright(mnist, turn, monkeypatch):
     frame, digits = _page_on_desk(mnist, turn)
@@ -144,10 +150,10 @@ def test_a_turned_page_is_read_upright(mnist, turn, monkeypatch):
     # A bright region whose edges agree on no angle (a plate, say) has no turn to undo.
     assert _turn(cv2.ellipse2Poly((80, 60), (50, 40), int(turn), 0, 360, 10).reshape(-1, 1, 2), (120, 160)) == 0.0
     # Its digits' crops come out as they were written, not as the page lies.
-    likeness = lambda: sorted(max(_similarity(c.crop, normalize_crop(d)) for c in find_digits(frame)) for d in digits)
-    upright = likeness()
+    upright = _likeness(frame, digits)
     monkeypatch.setattr("edgedigits.device.detect.UNTURNED", 90.0)
-    assert min(upright) > 0.85 and sum(upright) > sum(likeness()) + 0.1, (upright, likeness())
+    as_it_lies = _likeness(frame, digits)
+    assert min(upright) > 0.85 and sum(upright) > sum(as_it_lies) + 0.1, (upright, as_it_lies)
 
 
 @pytest.mark.parametrize("turn", [-20.0, 22.0])
@@ -155,8 +161,7 @@ def test_touching_digits_on_a_turned_page_are_cut_apart_along_its_lines(mnist, t
     # Cut as the page lay, then turned upright, each piece held a corner of its neighbour (likeness 0.79 and 0.91
     # at worst); the page turned upright first, they are cut between the digits.
     frame, digits = _page_on_desk(mnist, turn, step=50)
-    candidates = find_digits(frame)
-    assert min(max(_similarity(c.crop, normalize_crop(d)) for c in candidates) for d in digits) > 0.94
+    assert min(_likeness(frame, digits)) > 0.94
 
 
 def _number_aslant(mnist, turn: float) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -181,10 +186,10 @@ def test_a_number_written_aslant_is_read_along_its_slant(mnist, turn, monkeypatc
     level, _ = _number_aslant(mnist, 0.0)
     assert writing_slant(find_digits(level)) is None
     assert all(writing_slant(find_digits(scattered)) is None for scattered, _ in _frames(mnist, "plain", 12))
-    likeness = lambda: [max(_similarity(c.crop, normalize_crop(d)) for c in find_digits(frame)) for d in digits]
-    upright = likeness()
+    upright = _likeness(frame, digits)
     monkeypatch.setattr("edgedigits.device.detect.SLANTED", 90.0)
-    assert min(upright) > 0.85 and sum(upright) > sum(likeness()) + 0.5, (upright, likeness())
+    as_it_lies = _likeness(frame, digits)
+    assert min(upright) > 0.85 and sum(upright) > sum(as_it_lies) + 0.5, (upright, as_it_lies)
 
 
 def test_a_turned_grid_s_digits_get_boxes_around_their_ink(mnist):
