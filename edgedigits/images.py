@@ -41,6 +41,15 @@ def read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     return _decoded(lambda: cv2.imread(str(path), flags), f"{path}: ")
 
 
+def shake_kernel(length: int, angle: float) -> np.ndarray:
+    """A camera's shake as a filter: a line `length` px long at `angle` degrees (counter-clockwise), summing to 1."""
+    line = np.zeros((length, length), np.float32)
+    line[length // 2] = 1
+    centre = (length - 1) / 2
+    line = cv2.warpAffine(line, cv2.getRotationMatrix2D((centre, centre), angle, 1.0), (length, length))
+    return line / line.sum()
+
+
 @dataclass(frozen=True)
 class Alteration:
     """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or

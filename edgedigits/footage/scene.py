@@ -15,6 +15,7 @@ from edgedigits.footage import layouts
 from edgedigits.footage.conditions import CONDITIONS, Condition, FootageOptions, TruthDigit
 from edgedigits.footage.glyphs import Glyph
 from edgedigits.footage.score import truth_path
+from edgedigits.images import shake_kernel
 from edgedigits.manifest import atomic_path, write_atomic
 
 
@@ -190,11 +191,7 @@ def _scene(test: Split, rng: np.random.Generator, options: FootageOptions) -> _S
 
 def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     length, angle = int(rng.integers(5, 10)), rng.uniform(0, 180)
-    kernel = np.zeros((length, length), np.float32)
-    kernel[length // 2] = 1
-    kernel = cv2.warpAffine(kernel, cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle, 1),
-                            (length, length))
-    return cv2.filter2D(image, -1, kernel / kernel.sum())
+    return cv2.filter2D(image, -1, shake_kernel(length, angle))
 
 
 def _hand(rng: np.random.Generator, condition: Condition, width: int, height: int) -> np.ndarray:
