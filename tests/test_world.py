@@ -21,7 +21,8 @@ from edgedigits.fonts import Renderer, digit_fonts, family, font_files, split_fo
 from edgedigits.footage import (FootageOptions, Score, TruthDigit, cell_score, iou, render_frames, render_video,
                                 score_frame)
 from edgedigits.images import SUDOKU_PNG, SUDOKU_PNG_GRID, Alteration, altered
-from edgedigits.train.world import NOT_A_DIGIT_LABEL, WORLD_CLASSES, world_dataset
+from edgedigits.train.world import (MIN_NEGATIVE_ASPECT, NOT_A_DIGIT_LABEL, WORLD_CLASSES, _blurred, negatives,
+                                   world_dataset)
 from tests.conftest import apt_install, cli
 from tests.test_device import _similarity
 
@@ -682,6 +683,24 @@ def test_printed_digits_out_of_focus_are_read(quick_world):
     right = sum(read.get(cell) == label for cell, label in truth.items())
     print(f"out of focus: {right} of 40 read right, {len(digits)} read")
     assert right >= 28 and len(digits) <= 42
+
+
+def test_world_data_blurs_ink_round_or_along_a_shaking_hands_line_and_no_negative_into_a_1s_bar(mnist):
+    """The world data's blurred ink: out of focus it spreads alike every way, smeared by a shaking hand further along
+    one line than across it; a negative smeared upright into a bar is left out (to a reader it is a 1)."""
+    rng, disc = np.random.default_rng(0), cv2.circle(np.zeros((60, 60), np.uint8), (30, 30), 12, 255, -1)
+
+    def elongation(ink: np.ndarray) -> float:
+        moments = cv2.moments(ink.astype(np.float32))
+        spread = np.linalg.eigvalsh([[moments["mu20"], moments["mu11"]], [moments["mu11"], moments["mu02"]]])
+        return float(spread[1] / spread[0])
+    out_of_focus = [elongation(_blurred(disc, rng, out_of_focus=1.0, shaken=0.0)) for _ in range(40)]
+    shaken = [elongation(_blurred(disc, rng, out_of_focus=0.0, shaken=1.0)) for _ in range(40)]
+    assert max(out_of_focus) < 1.001 and min(shaken) > 1.001 and np.median(shaken) > 1.02, (out_of_focus, shaken)
+    assert np.array_equal(_blurred(disc, rng, out_of_focus=0.0, shaken=0.0), disc)
+    train_fonts, _ = split_fonts(digit_fonts())
+    boxes = [cv2.boundingRect(image) for image in negatives(train_fonts, mnist.test, 3000, rng).images]
+    assert all(w >= MIN_NEGATIVE_ASPECT * h for _, _, w, h in boxes)
 
 
 def test_a_frame_without_words_reads_digits_a_little_less_sure(quick_world, mnist, monkeypatch):

@@ -17,6 +17,7 @@ from edgedigits import EdgeDigitsError
 from edgedigits.data import CLASSES, NOT_A_DIGIT, Dataset, Split
 from edgedigits.device.normalize import normalize_crop
 from edgedigits.fonts import Renderer, digit_fonts, family, split_fonts
+from edgedigits.images import shake_kernel
 
 WORLD_CLASSES = (*CLASSES, NOT_A_DIGIT)
 NOT_A_DIGIT_LABEL = len(CLASSES)
@@ -48,15 +49,23 @@ def _camera(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ink
 
 
-def _out_of_focus(ink: np.ndarray, rng: np.random.Generator, chance: float = 0.25) -> np.ndarray:
-    """Sometimes a camera out of focus: ink blurred by up to a tenth of its height, its faint rim cut off where
-    the finder's threshold cuts it (a photo blurred by sigma 2 px read 14 of a puzzle's 33 printed digits)."""
-    if rng.random() >= chance:
+def _blurred(ink: np.ndarray, rng: np.random.Generator, out_of_focus: float = 0.25, shaken: float = 0.15
+             ) -> np.ndarray:
+    """Sometimes a camera out of focus: ink blurred by up to a tenth of its height (a photo blurred by sigma 2 px
+    read 14 of a puzzle's 33 printed digits); sometimes a shaking hand's: ink smeared along a line up to 0.4 of its
+    height. Its faint rim cut off where the finder's threshold cuts it."""
+    draw = rng.random()
+    if draw >= out_of_focus + shaken:
         return ink
-    height = cv2.boundingRect(ink)[3]
-    sigma = rng.uniform(0.03, 0.1) * max(height, 1)
-    spread = int(3 * sigma) + 1
-    blurred = cv2.GaussianBlur(cv2.copyMakeBorder(ink, *(spread,) * 4, cv2.BORDER_CONSTANT, value=0), (0, 0), sigma)
+    height = max(cv2.boundingRect(ink)[3], 1)
+    if draw < out_of_focus:
+        sigma = rng.uniform(0.03, 0.1) * height
+        border, line = int(3 * sigma) + 1, None
+    else:
+        border = max(2, int(rng.uniform(0.1, 0.4) * height))
+        line = shake_kernel(border, rng.uniform(0, 180))
+    bordered = cv2.copyMakeBorder(ink, *(border,) * 4, cv2.BORDER_CONSTANT, value=0)
+    blurred = cv2.GaussianBlur(bordered, (0, 0), sigma) if line is None else cv2.filter2D(bordered, -1, line)
     return np.where(blurred >= rng.uniform(0.1, 0.4) * blurred.max(), blurred, 0).astype(np.uint8)
 
 
@@ -81,7 +90,7 @@ def turned_digits(mnist: Split, count: int, rng: np.random.Generator, degrees: f
     for index in chosen:
         digit = cv2.copyMakeBorder(mnist.images[index], 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=0)
         turn = cv2.getRotationMatrix2D((22, 22), rng.uniform(-degrees, degrees), 1.0)
-        images.append(normalize_crop(_out_of_focus(cv2.warpAffine(digit, turn, (44, 44), flags=cv2.INTER_LINEAR), rng)))
+        images.append(normalize_crop(_blurred(cv2.warpAffine(digit, turn, (44, 44), flags=cv2.INTER_LINEAR), rng)))
     return Split(np.stack(images), mnist.labels[chosen])
 
 
@@ -92,7 +101,7 @@ def printed_digits(fonts: list[Renderer], count: int, rng: np.random.Generator) 
         ink = _camera(fonts[rng.integers(len(fonts))].ink(CLASSES[label], int(rng.integers(0, 2))), rng)
         if rng.random() < 0.1:
             ink = _touching_line(ink, rng)
-        images.append(normalize_crop(_out_of_focus(ink, rng)))
+        images.append(normalize_crop(_blurred(ink, rng)))
         labels.append(label)
     return Split(np.stack(images), np.array(labels, np.uint8))
 
@@ -189,9 +198,10 @@ def negatives(fonts: list[Renderer], mnist: Split, count: int, rng: np.random.Ge
         lambda: _two_digits(mnist, rng), lambda: _speck(rng)]
     images = []
     while len(images) < count:
-        ink = makers[rng.integers(len(makers))]()
+        # (Blurred first: a speck or a dash smeared upright is as narrow as a 1.)
+        ink = _blurred(makers[rng.integers(len(makers))](), rng)
         if _wide_enough(ink):
-            images.append(normalize_crop(_out_of_focus(ink, rng)))
+            images.append(normalize_crop(ink))
     return Split(np.stack(images), np.full(count, NOT_A_DIGIT_LABEL, np.uint8))
 
 
