@@ -51,9 +51,8 @@ def _camera(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _blurred(ink: np.ndarray, rng: np.random.Generator, out_of_focus: float = 0.25, shaken: float = 0.15
              ) -> np.ndarray:
-    """Sometimes a camera out of focus: ink blurred by up to a tenth of its height (a photo blurred by sigma 2 px
-    read 14 of a puzzle's 33 printed digits); sometimes a shaking hand's: ink smeared along a line up to 0.4 of its
-    height. Its faint rim cut off where the finder's threshold cuts it."""
+    """Ink sometimes out of focus (blurred by up to a tenth of its height), sometimes shaken (smeared along a line up
+    to 0.4 of it), as cameras take it; its faint rim cut off where the finder's threshold cuts it."""
     draw = rng.random()
     if draw >= out_of_focus + shaken:
         return ink
