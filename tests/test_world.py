@@ -274,7 +274,7 @@ def test_not_a_digit_rejects_page_edges_and_letters_an_mnist_model_reads_as_digi
 def test_a_page_of_words_taken_sideways_is_no_column_of_1s(mnist, quick_world):
     # A word on its side is as narrow as a 1: the world data's sideways words teach N its letters (the quick model
     # read 54 here without them, 1 with them).
-    frames = [(np.ascontiguousarray(np.rot90(frame, turns)), truth) for frame, truth in _frames(mnist, "text_only", 8)
+    frames = [np.ascontiguousarray(np.rot90(frame, turns)) for frame, _ in _frames(mnist, "text_only", 8)
               for turns in (1, 3)]
     assert _false_digits(load_model(quick_world), frames) <= 6
 
