@@ -271,26 +271,6 @@ def test_not_a_digit_rejects_page_edges_and_letters_an_mnist_model_reads_as_digi
     assert _false_digits(eleven, _frames(mnist, "blank_desk", 10, seed=11)) <= 2
 
 
-def test_a_page_of_words_taken_sideways_is_no_column_of_1s(mnist, quick_world):
-    # A word on its side is as narrow as a 1: the world data's sideways words teach N its letters (the quick model
-    # read 54 here without them, 1 with them).
-    frames = [np.ascontiguousarray(np.rot90(frame, turns)) for frame, _ in _frames(mnist, "text_only", 8)
-              for turns in (1, 3)]
-    assert _false_digits(load_model(quick_world), frames) <= 6
-
-
-def test_tall_narrow_handwriting_is_read_not_taken_for_a_sideways_word(mnist, quick_world):
-    # MNIST's digits written at 0.35 of their width: the quick model read 0.60 of them before the world data had
-    # narrow digits and sideways words, 0.67 since.
-    crops = []
-    for digit in mnist.test.images[::10]:
-        x, y, w, h = cv2.boundingRect(digit)
-        narrow = cv2.resize(digit[y:y + h, x:x + w], (max(1, round(0.35 * w)), h), interpolation=cv2.INTER_AREA)
-        crops.append(normalize_crop(cv2.copyMakeBorder(narrow, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=0)))
-    read = load_model(quick_world).classifier.predict(np.stack(crops)).argmax(axis=1)
-    assert np.mean(read == mnist.test.labels[::10]) >= 0.63
-
-
 def test_digits_in_a_line_come_out_as_numbers(quick_export, mnist, tmp_path):
     digit = lambda x, label, y=50: {"box": [x, y, 18, 30], "label": label, "score": 0.97}
     numbers = group_numbers([digit(144, "7"), digit(100, "2"), digit(122, "3"), digit(300, "9"),
@@ -709,8 +689,7 @@ def test_printed_digits_out_of_focus_are_read(quick_world):
 
 def test_world_data_blurs_ink_round_or_along_a_shaking_hands_line_and_no_negative_into_a_1s_bar(mnist):
     """The world data's blurred ink: out of focus it spreads alike every way, smeared by a shaking hand further along
-    one line than across it; a negative smeared upright into a bar is left out (to a reader it is a 1; words on their
-    side, the only narrow negatives, are never blurred)."""
+    one line than across it; a negative smeared upright into a bar is left out (to a reader it is a 1)."""
     rng, disc = np.random.default_rng(0), cv2.circle(np.zeros((60, 60), np.uint8), (30, 30), 12, 255, -1)
 
     def elongation(ink: np.ndarray) -> float:
@@ -722,7 +701,7 @@ def test_world_data_blurs_ink_round_or_along_a_shaking_hands_line_and_no_negativ
     assert max(out_of_focus) < 1.001 and min(shaken) > 1.001 and np.median(shaken) > 1.02, (out_of_focus, shaken)
     assert np.array_equal(_blurred(disc, rng, out_of_focus=0.0, shaken=0.0), disc)
     train_fonts, _ = split_fonts(digit_fonts())
-    boxes = [cv2.boundingRect(image) for image in negatives(train_fonts, mnist.test, 3000, rng, sideways=0.0).images]
+    boxes = [cv2.boundingRect(image) for image in negatives(train_fonts, mnist.test, 3000, rng).images]
     assert all(w >= MIN_NEGATIVE_ASPECT * h for _, _, w, h in boxes)
 
 

@@ -7,7 +7,6 @@ split by family into training and held-out ones (the test split is printed in fo
 """
 from __future__ import annotations
 
-import string
 import sys
 from typing import Callable
 
@@ -83,17 +82,13 @@ def _touching_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ink
 
 
-def turned_digits(mnist: Split, count: int, rng: np.random.Generator, degrees: float = 25, narrow: float = 0.3
-                  ) -> Split:
-    """Handwritten digits on a page turned on the desk: MNIST digits turned by up to `degrees` either way, `narrow` of
-    them written narrower (0.4-0.9 of their width: tall narrow hands, which MNIST has few of)."""
+def turned_digits(mnist: Split, count: int, rng: np.random.Generator, degrees: float = 25) -> Split:
+    """Handwritten digits on a page turned on the desk: MNIST digits turned by up to `degrees` either way."""
     chosen = rng.integers(0, len(mnist), count)
     images = []
     for index in chosen:
         digit = cv2.copyMakeBorder(mnist.images[index], 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=0)
-        width = rng.uniform(0.4, 0.9) if rng.random() < narrow else 1.0
-        squeeze = np.array([[width, 0, 22 * (1 - width)], [0, 1, 0], [0, 0, 1]])
-        turn = cv2.getRotationMatrix2D((22, 22), rng.uniform(-degrees, degrees), 1.0) @ squeeze
+        turn = cv2.getRotationMatrix2D((22, 22), rng.uniform(-degrees, degrees), 1.0)
         images.append(normalize_crop(_blurred(cv2.warpAffine(digit, turn, (44, 44), flags=cv2.INTER_LINEAR), rng)))
     return Split(np.stack(images), mnist.labels[chosen])
 
@@ -157,15 +152,6 @@ def _letters(fonts: list[Renderer], rng: np.random.Generator) -> np.ndarray:
     return _camera(fonts[rng.integers(len(fonts))].ink(text, int(rng.integers(0, 2))), rng)
 
 
-def _sideways_word(fonts: list[Renderer], rng: np.random.Generator) -> np.ndarray:
-    """A word of 3-6 letters taken on its side (a puzzle's sideways caption, a page photographed across): as narrow as
-    a 1 but lettered all along; sharp and short (blurred, or longer than a crop shows letters in, it is a bar)."""
-    word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(3, 7))))
-    word = word.upper() if rng.random() < 0.2 else word.capitalize() if rng.random() < 0.3 else word
-    ink = fonts[rng.integers(len(fonts))].ink(word, int(rng.integers(0, 2)))
-    return _camera(np.ascontiguousarray(np.rot90(ink, rng.choice([1, 3]))), rng)
-
-
 def _half(mnist: Split, rng: np.random.Generator) -> np.ndarray:
     """A part of a handwritten digit (not of a 1, whose parts still look like a 1)."""
     index = rng.choice(np.flatnonzero(mnist.labels != 1))
@@ -204,14 +190,12 @@ def _wide_enough(ink: np.ndarray) -> bool:
     return w >= MIN_NEGATIVE_ASPECT * h
 
 
-def negatives(fonts: list[Renderer], mnist: Split, count: int, rng: np.random.Generator,
-              sideways: float = 0.05) -> Split:
-    """Crops of what is not a digit, `sideways` of them words on their side, the rest as wide as no 1 is."""
-    images = [normalize_crop(_sideways_word(fonts, rng)) for _ in range(int(sideways * count))]
+def negatives(fonts: list[Renderer], mnist: Split, count: int, rng: np.random.Generator) -> Split:
     makers: list[Callable[[], np.ndarray]] = [
         lambda: _lines(rng), lambda: _lines(rng), lambda: _edge(rng), lambda: _scribble(rng),
         lambda: _letters(fonts, rng), lambda: _letters(fonts, rng), lambda: _half(mnist, rng),
         lambda: _two_digits(mnist, rng), lambda: _speck(rng)]
+    images = []
     while len(images) < count:
         # (Blurred first: a speck or a dash smeared upright is as narrow as a 1.)
         ink = _blurred(makers[rng.integers(len(makers))](), rng)
