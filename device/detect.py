@@ -35,6 +35,11 @@ SLANTED = 15.0
 # line (tuning seeds 1-8, 30 frames each: grid's false digits 69 -> 50, grid_desk's 173 -> 118, form's as before,
 # as many digits read; photos as before).
 LINE_PIECE = 2.0
+# A bar three times as long as wide or more, read as a 1, is a word on its side (a page taken across, a puzzle's
+# sideways caption) when this share of its rows, in two stretches or more, cross two strokes: a 1's rows cross one
+# (tuning text-only footage turned 90 degrees: 94 % of its false 1s; of 442 such 1s in 11 conditions' tuning
+# footage, 2). Tall narrow 9s and 0s cross two too: they are read as what they are.
+SIDEWAYS = 0.1
 # The sizes above (stroke, line, kernel) are set for a camera's 640x480 frame. A smaller image is read enlarged to it
 # (a 320x240 webcam's footage: plain F1 0.906 -> 0.975, desk 0.846 -> 0.959). A larger one whose digits stand taller
 # than TALL px is read again shrunk until they stand about DIGIT px, no smaller than a camera's frame: a phone's photo
@@ -73,6 +78,7 @@ class Candidate:
     group: int = 0  # candidates of one blob: read either as one digit or as the parts of one of its cuttings
     readings: tuple[tuple[int, int], ...] = ((1, 0),)  # the readings of its blob it is part of: (parts, way)
     narrow: bool = False  # a part of a blob narrower than `wide`: read only as choose_reading's _split_beside says
+    sideways: bool = False  # a long bar whose rows cross two strokes, as a word's on its side do: no 1 (SIDEWAYS)
 
     @property
     def whole(self) -> bool:
@@ -869,7 +875,8 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
                 or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)) \
                 or options.line_pieces and w < 0.5 * h and _line_piece(gray, blob.box, split, inked.ink.dark):
             continue
-        found.append(Candidate(blob.box, blob.ink, group))
+        sideways = 3 * w <= h and _sideways_word(gray, blob.box, inked)
+        found.append(Candidate(blob.box, blob.ink, group, sideways=sideways))
         if w / h > options.wide:
             found += _apart(blob, group) + _parts(blob, group, min(4, int(w / h / 0.45)))
         elif w / h > options.narrow:
@@ -894,6 +901,20 @@ def _line_piece(gray: np.ndarray, box: tuple[int, int, int, int], split: float, 
     gaps = np.flatnonzero(~inked)
     top, bottom = gaps[gaps < middle].max(initial=-1), gaps[gaps > middle].min(initial=len(inked))
     return bool(inked[middle]) and bottom - top - 1 >= LINE_PIECE * h
+
+
+def _sideways_word(gray: np.ndarray, box: tuple[int, int, int, int], inked: Inked) -> bool:
+    """Whether a long bar's rows cross two strokes (a letter's bowl, two stems) as a word's on its side do: SIDEWAYS of
+    them or more, in two stretches or more (taken at full size, where a small word's strokes stand apart)."""
+    x, y, w, h = box
+    paper = float(inked.ink.paper[int((y + h / 2) * inked.scale), int((x + w / 2) * inked.scale)])
+    strength = _against_paper(gray[y:y + h, x:x + w], paper, inked.ink.dark)
+    strokes = (strength >= 0.5 * max(int(strength.max()), 1)).astype(np.uint8)
+    strokes = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, np.ones((1, 2), np.uint8))  # (a 1 px gap is noise)
+    starts = np.count_nonzero(np.diff(strokes, axis=1, prepend=0) == 1, axis=1)
+    two = (starts >= 2).astype(np.int8)
+    stretches = np.count_nonzero(np.diff(two, prepend=0) == 1)
+    return stretches >= 2 and np.count_nonzero(two) >= SIDEWAYS * max(1, np.count_nonzero(starts))
 
 
 def _in_numbers(boxes: list[list[int]]) -> set[int]:

@@ -209,7 +209,9 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         labels, surest = scores.argmax(axis=1).tolist(), scores.max(axis=1).tolist()
         # A blob's readings (whole, or split in two or three) compete on how sure the model is of each, "not a
         # digit" included: a word read whole as N stays one non-digit rather than becoming three 1s.
-        names = [model.classes[label] for label in labels]
+        # (A word on its side is a bar too, which any model reads as a 1: see SIDEWAYS.)
+        names = [NOT_A_DIGIT if c.sideways and model.classes[label] == "1" else model.classes[label]
+                 for c, label in zip(candidates, labels)]
         readings = choose_reading(candidates, surest, names)
         found = [{"box": list(candidates[i].box), "label": names[i], "score": round(surest[i], 4)} for i in readings]
         read, knows_n = [names[i] for i in readings], NOT_A_DIGIT in model.classes

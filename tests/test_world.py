@@ -102,6 +102,19 @@ def test_a_webcams_vignetting_is_no_page_on_a_desk():
     assert len([c for c in find_digits(vignetted) if c.whole and c.box[3] >= 40]) == 6
 
 
+def test_a_page_of_words_taken_sideways_is_no_column_of_1s(mnist, quick_world):
+    """On its side a word is a bar any model reads as a 1 (the live model: 1,200 false digits in 320 text-only frames
+    turned 90 degrees; sudoku.png's sideways caption): its rows cross two strokes where a 1's cross one."""
+    turned = [np.ascontiguousarray(np.rot90(frame)) for frame, _ in _frames(mnist, "text_only", count=10, seed=5)]
+    bars = [c for frame in turned for c in find_digits(frame) if c.whole and 3 * c.box[2] <= c.box[3]]
+    assert len(bars) >= 20 and sum(c.sideways for c in bars) >= 0.8 * len(bars)
+    model = load_model(quick_world)
+    assert sum(len(read_digits(frame, model, 0.9).digits) for frame in turned) <= 3
+    ones = [c.sideways for frame, truth in _frames(mnist, "numbers", count=20, seed=5) for c in find_digits(frame)
+            for t in truth if t.label == "1" and c.whole and iou(c.box, t.box) >= 0.5 and 3 * c.box[2] <= c.box[3]]
+    assert len(ones) >= 5 and not any(ones)
+
+
 def test_a_dim_note_turned_a_little_is_read_as_it_lies():
     """A sticky note photographed turned 8 degrees, underexposed: turned upright (interpolated) its thin pen strokes
     lost contrast and broke apart (6 of its 14 digits found whole, 26 px or taller); read as it lies, 8."""
