@@ -155,6 +155,13 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     assert read() == whole
     merged[2] = 0.93  # a 1 cut from the digit it touches, as sure as a digit reported alone (CUT_ONE)
     assert read() == split
+    merged[1:3], labels[1:3] = [0.99, 0.8], ["1", "2"]  # a sure stem, the rest of its letter weak: an n as 12
+    assert read() == whole
+    merged[1:3], labels[1:3] = [0.8, 0.99], ["2", "1"]  # a weak digit left of a sure 1: still a number
+    assert read() == split
+    candidates[1:3] = candidates[2:0:-1]  # (whatever the order the parts come in)
+    assert read() == whole
+    candidates[1:3] = candidates[2:0:-1]
     merged[1:3], labels[2] = [0.8, 0.8], "0"  # two parts unsure
     assert read() == whole
     merged[1:3], labels[1:3] = [0.99, 0.99], ["1", "1"]  # sure 1s only: a serif m's or n's stems
