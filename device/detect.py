@@ -37,9 +37,10 @@ SLANTED = 15.0
 LINE_PIECE = 2.0
 # A bar three times as long as wide or more, read as a 1, is a word on its side (a page taken across, a puzzle's
 # sideways caption) when this share of its rows, in two stretches or more, cross two strokes: a 1's rows cross one
-# (tuning text-only footage turned 90 degrees: 1,200 -> 119 false digits; of 322 1s as long in 11 conditions'
-# tuning footage, none). Tall narrow 9s and 0s cross two too: they are read as what they are.
-SIDEWAYS = 0.1
+# (tuning text-only footage turned 90 degrees: 1,200 -> 70 false digits, 119 at 0.1; of 494 1s as long in 12
+# conditions' tuning footage, none flagged even at 0.03). Tall narrow 9s and 0s cross two too: they are read as what
+# they are.
+SIDEWAYS = 0.05
 # The sizes above (stroke, line, kernel) are set for a camera's 640x480 frame. A smaller image is read enlarged to it
 # (a 320x240 webcam's footage: plain F1 0.906 -> 0.975, desk 0.846 -> 0.959). A larger one whose digits stand taller
 # than TALL px is read again shrunk until they stand about DIGIT px, no smaller than a camera's frame: a phone's photo
