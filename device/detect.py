@@ -959,7 +959,7 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
     for i, c in enumerate(candidates):
         for reading in c.readings:
             (narrow if c.narrow else groups).setdefault(c.group, {}).setdefault(reading, []).append(i)
-    for members in (m for options in (*groups.values(), *narrow.values()) for m in options.values()):
+    for members in (m for options in groups.values() for m in options.values()):
         members.sort(key=lambda i: candidates[i].box[0])  # (left to right: see _blob_reading)
     chosen = {group: _blob_reading(options, surest, labels, sure, False) for group, options in groups.items()}
     if labels is not None:
