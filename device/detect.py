@@ -1007,6 +1007,9 @@ def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[fl
     # (A 1 written against a digit reads so too, the digit weakened by the 1's sliver: tuning footage, seeds 1-8, lost
     # 4 of ~4,500 digits on ruled blue pages and 6 of ~4,600 among numbers, while distractors' false digits fell
     # 181 -> 149 in 240 frames and text-only's 21 -> 13 in 800.)
+    if len(options) == 1:  # (a blob read only whole, as 9 in 10 are: nothing to weigh)
+        return next(iter(options))
+
     def digits(members: list[int]) -> bool:  # (members left to right)
         weak = [i for i in members if surest[i] < sure]
         return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
