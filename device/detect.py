@@ -787,12 +787,14 @@ def _inked_box(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.n
     that `homography` maps to the frame, its pixels mapped, not its box's corners, whose box would grow with the
     grid's turn). The mask it was cut by stands a pixel or two beyond the strokes: a 4 px 1 got an 8 px box."""
     x, y, w, h = box
-    strong = (ink >= INKED * max(int(ink.max()), 1)).astype(np.uint8)
-    if not strong.any():
-        strong[:] = 1
+    # (OpenCV keeps what lies above a whole number: ink >= v is ink > ceil(v) - 1. It does so 3x faster than numpy on
+    # a frame's many small crops.)
+    _, strong = cv2.threshold(ink, math.ceil(INKED * max(cv2.minMaxLoc(ink)[1], 1)) - 1, 1, cv2.THRESH_BINARY)
+    left, top, width, height = cv2.boundingRect(strong)
+    if width == 0:  # (no ink at all: the whole crop)
+        strong[:], (left, top, width, height) = 1, (0, 0, ink.shape[1], ink.shape[0])
     across, down = w / ink.shape[1], h / ink.shape[0]  # frame pixels per crop pixel
     if homography is None:
-        left, top, width, height = cv2.boundingRect(strong)
         x0, y0 = x + int(left * across), y + int(top * down)
         return x0, y0, x + math.ceil((left + width) * across) - x0, y + math.ceil((top + height) * down) - y0
     rows, columns = np.nonzero(strong)
