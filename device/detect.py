@@ -560,11 +560,6 @@ def _boxed(ink: np.ndarray, threshold: float, options: DetectOptions, scale: flo
     """Whether shrunk ink holds a form's boxes or combs: their broken outlines close at half the threshold (and
     show straight lines, which a word whose letters join there does not)."""
     faint = _faint(ink, threshold)
-    contours, hierarchy = cv2.findContours(faint, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    # Most frames have no hole as tall as the smallest digit: no need to look further.
-    holes = [] if hierarchy is None else [c for c, parent in zip(contours, hierarchy[0][:, 3]) if parent >= 0]
-    if not any(cv2.boundingRect(hole)[3] >= options.min_height * scale for hole in holes):
-        return False
     return any(_unframed(faint, frame, True) for frame in _blob_boxes(faint, options, scale).frames)
 
 
