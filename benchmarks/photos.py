@@ -29,7 +29,7 @@ from edgedigits.footage import Score, cell_score
 from edgedigits.images import SUDOKU_PNG, SUDOKU_PNG_GRID, Alteration, altered, read_image
 
 from common import save
-from versus_opencv import SAMPLES, SYSTEM_PYTHON
+from versus_opencv import SAMPLES, SYSTEM_PYTHON, sample_missing
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 # Alteration's fields as flags: how each reads the photos.
@@ -78,7 +78,8 @@ def ours(model, images: list[np.ndarray]) -> list[list[dict]]:
 
 def sample(paths: list[Path]) -> list[list[dict]] | None:
     """OpenCV's sample on the same photos, or None where Debian's python3-opencv and opencv-doc are missing."""
-    if not (SAMPLES.exists() and Path(SYSTEM_PYTHON).exists()):
+    if (missing := sample_missing()) is not None:
+        print(f"photos.py: {missing}; reading the photos without it", file=sys.stderr)
         return None
     done = subprocess.run([SYSTEM_PYTHON, str(Path(__file__).with_name("opencv_sample.py")), str(SAMPLES),
                            *map(str, paths)], capture_output=True, text=True, check=True)

@@ -33,6 +33,15 @@ SAMPLES = Path("/usr/share/doc/opencv-doc/examples/python")
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
+def sample_missing() -> str | None:
+    """Why OpenCV's sample cannot run here (Debian's opencv-doc or python3-opencv, whose cv2.ml pip's OpenCV
+    lacks, not installed), or None."""
+    ready = (SAMPLES / "digits_video.py").exists() and Path(SYSTEM_PYTHON).exists() and subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import cv2; cv2.ml"], capture_output=True).returncode == 0
+    return None if ready else f"OpenCV's sample needs {SAMPLES} and {SYSTEM_PYTHON} with cv2.ml: " \
+                              "apt-get install python3-opencv opencv-doc"
+
+
 def sample_pass(video: Path) -> list[dict]:
     done = subprocess.run([SYSTEM_PYTHON, str(Path(__file__).with_name("opencv_sample.py")), str(SAMPLES), str(video)],
                           capture_output=True, text=True, check=True)
@@ -94,8 +103,8 @@ def main() -> None:
     parser.add_argument("--whole-frames", type=int, default=600, help="frames of the whole-run video (0: no run)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not (SAMPLES / "digits_video.py").exists():
-        sys.exit(f"OpenCV's samples are not at {SAMPLES}: apt-get install python3-opencv opencv-doc")
+    if (missing := sample_missing()) is not None:
+        sys.exit(missing)
     cv2.setNumThreads(1)
     model, test = load_model(args.model, threads=1), load_mnist().test
     lines = ["| footage | digits | sample F1 | ours F1 | sample p50 ms | ours p50 ms | sample fps | ours fps | "
