@@ -656,6 +656,10 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     four, apart = box(100 + 18 + 3, "4"), box(100 + 18 + 10, "1")  # a 1 0.42 of its height from the word
     assert without_stems([four], letters) == [four] and without_stems([four], letters, words=True) == []
     assert without_stems([apart], letters, words=True) == [] and without_stems([apart], letters) == [apart]
+    # A serif U whose hairline half faded leaves its stem as far from the word's lower-case letters (0.58 of its
+    # height) as that half was wide: on a page of words, a letter too.
+    stem, rest = box(100, "1"), {**box(100 + 10 + 13, "N"), "box": [123, 60, 18, 14]}
+    assert without_stems([stem], [rest], words=True) == [] and without_stems([stem], [rest]) == [stem]
     assert page_of_words(["N", "N", "N", "4", "1"]) and not page_of_words(["N", "N", "4", "4", "1"])
     assert not page_of_words(["N", "N"])
     # So is any digit standing in a line of words, whatever the rest of the frame holds (a heading over a puzzle
