@@ -776,15 +776,21 @@ def find_frame_grid(frame: np.ndarray, options: DetectOptions = DetectOptions())
     return None if grid is None else replace(grid, corners=grid.corners / scale)
 
 
+def _strong(ink: np.ndarray, share: float) -> np.ndarray:
+    """1 where uint8 ink is at least `share` of its strongest (or of 1), else 0."""
+    # (OpenCV keeps what lies above a whole number: ink >= v is ink > ceil(v) - 1. It does so 3x faster than numpy on
+    # a frame's many small crops.)
+    _, strong = cv2.threshold(ink, math.ceil(share * max(cv2.minMaxLoc(ink)[1], 1)) - 1, 1, cv2.THRESH_BINARY)
+    return strong
+
+
 def _inked_box(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.ndarray | None = None
                ) -> tuple[int, int, int, int]:
     """The box of a candidate's ink at least INKED of its strongest (cut at any scale from `box`; in a front view
     that `homography` maps to the frame, its pixels mapped, not its box's corners, whose box would grow with the
     grid's turn). The mask it was cut by stands a pixel or two beyond the strokes: a 4 px 1 got an 8 px box."""
     x, y, w, h = box
-    # (OpenCV keeps what lies above a whole number: ink >= v is ink > ceil(v) - 1. It does so 3x faster than numpy on
-    # a frame's many small crops.)
-    _, strong = cv2.threshold(ink, math.ceil(INKED * max(cv2.minMaxLoc(ink)[1], 1)) - 1, 1, cv2.THRESH_BINARY)
+    strong = _strong(ink, INKED)
     left, top, width, height = cv2.boundingRect(strong)
     if width == 0:  # (no ink at all: the whole crop)
         strong[:], (left, top, width, height) = 1, (0, 0, ink.shape[1], ink.shape[0])
@@ -907,8 +913,8 @@ def _sideways_word(gray: np.ndarray, box: tuple[int, int, int, int], inked: Inke
     x, y, w, h = box
     paper = float(inked.ink.paper[int((y + h / 2) * inked.scale), int((x + w / 2) * inked.scale)])
     strength = _against_paper(gray[y:y + h, x:x + w], paper, inked.ink.dark)
-    strokes = (strength >= 0.5 * max(int(strength.max()), 1)).astype(np.uint8)
-    strokes = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, np.ones((1, 2), np.uint8))  # (a 1 px gap is noise)
+    # (A 1 px gap is noise.)
+    strokes = cv2.morphologyEx(_strong(strength, 0.5), cv2.MORPH_CLOSE, np.ones((1, 2), np.uint8))
     starts = np.count_nonzero(np.diff(strokes, axis=1, prepend=0) == 1, axis=1)
     two = (starts >= 2).astype(np.int8)
     stretches = np.count_nonzero(np.diff(two, prepend=0) == 1)
