@@ -981,9 +981,10 @@ def choose_reading(candidates: list[Candidate], surest: Sequence[float], labels:
 def _split_beside(candidates: list[Candidate], groups: dict[int, dict[tuple[int, int], list[int]]],
                   chosen: dict[int, tuple[int, int]], narrow: dict[int, dict[tuple[int, int], list[int]]],
                   surest: Sequence[float], labels: Sequence[str], sure: float) -> dict[int, tuple[int, int]]:
-    """The narrow blobs read whole as no digit that are two digits written against each other (a 1 against a 9): their
-    surest two sure parts, not both 1s, where the blob stands beside a sure digit other than a 1. (Alone, a narrow
-    blob's parts read as sure digits too often: a 4's stem as a 1 beside it, a V as 11.)"""
+    """The narrow blobs read whole as no digit, or as a digit less than `sure`, that are two digits written against
+    each other (a 1 against a 9): their surest two sure parts, not both 1s, where the blob stands beside a sure digit
+    other than a 1. (Alone, a narrow blob's parts read as sure digits too often: a 4's stem as a 1 beside it, a V as
+    11; and a sure digit's stroke cut off reads as a sure 1 beside it as often as a 1 written against it.)"""
     anchors = [{"box": candidates[i].box} for group, reading in chosen.items() for i in groups[group][reading]
                if labels[i] not in (NOT_A_DIGIT, "1") and surest[i] >= sure]
     split = {}
@@ -993,7 +994,8 @@ def _split_beside(candidates: list[Candidate], groups: dict[int, dict[tuple[int,
                if len(members) == 2 and min(surest[i] for i in members) >= sure
                and NOT_A_DIGIT not in (labels[i] for i in members) and any(labels[i] != "1" for i in members)}
         blob = {"box": candidates[whole].box}
-        if two and labels[whole] == NOT_A_DIGIT and any(beside(anchor, blob, GAP) for anchor in anchors):
+        unsure = labels[whole] == NOT_A_DIGIT or surest[whole] < sure
+        if two and unsure and any(beside(anchor, blob, GAP) for anchor in anchors):
             split[group] = max(two, key=lambda reading: (two[reading], -reading[1]))
     return split
 

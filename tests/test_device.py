@@ -204,19 +204,23 @@ def test_a_1_written_against_a_digit_is_read_beside_it():
 
 
 def test_a_narrow_blob_read_as_no_digit_is_two_digits_only_beside_a_sure_digit():
-    """A 1 written against a 9 makes a blob narrower than two digits, read whole as no digit; its two sure parts
-    are read where it stands beside a sure digit (in a number), not alone, not beside a 1, and never as 11."""
+    """A 1 written against a 9 makes a blob narrower than two digits, read whole as no digit or as an unsure digit;
+    its two sure parts are read where it stands beside a sure digit (in a number), not alone, not beside a 1, and
+    never as 11."""
     blank = np.zeros((28, 28), np.uint8)
     boxes = [(0, 0, 30, 40), (40, 0, 30, 40), (40, 0, 10, 40), (50, 0, 20, 40)]
     candidates = [Candidate(boxes[0], blank, 0), Candidate(boxes[1], blank, 1),
                   Candidate(boxes[2], blank, 1, ((2, 1),), narrow=True),
                   Candidate(boxes[3], blank, 1, ((2, 1),), narrow=True)]
-    read = lambda labels, first=0.99: [candidates[i].box for i in choose_reading(candidates, [first, 0.99, 0.99, 0.99],
-                                                                                   labels)]
+    read = lambda labels, first=0.99, whole=0.99: [
+        candidates[i].box for i in choose_reading(candidates, [first, whole, 0.99, 0.99], labels)]
     assert read(["6", "N", "1", "9"]) == [boxes[0], boxes[2], boxes[3]]
     assert read(["6", "N", "1", "9"], first=0.9) == boxes[:2]  # the digit beside it not sure
     assert read(["1", "N", "1", "9"]) == read(["6", "N", "1", "1"]) == read(["6", "N", "N", "9"]) == boxes[:2]
-    assert read(["6", "9", "1", "9"]) == boxes[:2]  # read whole as a digit: a narrow blob's parts never stand
+    # Read whole as a sure digit, a narrow blob's parts never stand (a 9's stem cut off reads as a sure 1 beside it);
+    # as an unsure one, its sure parts do (a 1 against a 7 read whole as a 7 at 0.48).
+    assert read(["6", "9", "1", "9"]) == boxes[:2]
+    assert read(["6", "7", "1", "9"], whole=0.48) == [boxes[0], boxes[2], boxes[3]]
     candidates[0] = Candidate((0, 100, 30, 40), blank, 0)  # the sure digit on another line
     assert read(["6", "N", "1", "9"]) == [boxes[1], (0, 100, 30, 40)]
 
