@@ -1004,11 +1004,11 @@ def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[fl
                   sure: float, among_numbers: bool) -> tuple[int, int]:
     """The reading (whole, or one cutting in parts) of one blob whose weakest part is surest. A blob read whole as
     no digit is read split when its parts are digits, each at least `sure` but one at most, which is likely (as
-    with_neighbours reads a number), not all 1s (a serif m's stems), nor a sure 1 and a weak digit cut from its
-    right (a letter's stem and the rest of it: an n as 12, a W as 14): the "not a digit" class learnt merged digits,
-    and touching digits that split into sure ones are a number more often than a word. `among_numbers` (no page of
-    words): then a split that leaves a part no digit gives way to such a split too (an 8 and a 9 run together read N
-    beside a 3)."""
+    with_neighbours reads a number), neither all 1s nor three of them (a serif m's stems, a condensed "KaV" as 1611),
+    nor a sure 1 and a weak digit cut from its right (a letter's stem and the rest of it: an n as 12, a W as 14): the
+    "not a digit" class learnt merged digits, and touching digits that split into sure ones are a number more often
+    than a word. `among_numbers` (no page of words): then a split that leaves a part no digit gives way to such a
+    split too (an 8 and a 9 run together read N beside a 3)."""
     # (A 1 written against a digit reads so too, the digit weakened by the 1's sliver: tuning footage, seeds 1-8, lost
     # 4 of ~4,500 digits on ruled blue pages and 6 of ~4,600 among numbers, while distractors' false digits fell
     # 181 -> 149 in 240 frames and text-only's 21 -> 13 in 800.)
@@ -1017,10 +1017,10 @@ def _blob_reading(options: dict[tuple[int, int], list[int]], surest: Sequence[fl
 
     def digits(members: list[int]) -> bool:  # (members left to right)
         weak = [i for i in members if surest[i] < sure]
+        ones = sum(labels[i] == "1" for i in members)
         return all(labels[i] != NOT_A_DIGIT for i in members) and len(weak) <= 1 and all(
-            likely(labels[i], surest[i]) or labels[i] == "1" and surest[i] >= CUT_ONE for i in weak) and any(
-            labels[i] != "1" for i in members) and not (len(members) == 2 and labels[members[0]] == "1"
-                                                      and weak == members[1:])
+            likely(labels[i], surest[i]) or labels[i] == "1" and surest[i] >= CUT_ONE for i in weak) and ones < min(
+            3, len(members)) and not (len(members) == 2 and labels[members[0]] == "1" and weak == members[1:])
     # (A reading missing a part it was cut into is none.) Cut at valleys, a blob has many readings: one would read
     # a scribble surer than whole by chance, so they stand only as digits.
     confidence = {reading: min(surest[i] for i in members) for reading, members in options.items()

@@ -168,6 +168,19 @@ def test_choose_reading_keeps_the_surer_reading_of_a_blob():
     assert read() == whole
 
 
+def test_a_blob_cut_into_three_1s_or_more_stays_whole():
+    """A condensed word ("KaV") read whole as no digit cuts into a sure 1, 6, 1 and 1 (a K's stem, a V's two
+    strokes): three 1s are a word's stems, not a number; two are a number (161)."""
+    blank = np.zeros((28, 28), np.uint8)
+    boxes = [(0, 0, 60, 30), (0, 0, 10, 30), (10, 0, 20, 30), (30, 0, 15, 30), (45, 0, 15, 30), (30, 0, 30, 30)]
+    readings = [((1, 0),), ((4, 1), (3, 2)), ((4, 1), (3, 2)), ((4, 1),), ((4, 1),), ((3, 2),)]
+    candidates = [Candidate(box, blank, 0, reading) for box, reading in zip(boxes, readings)]
+    read = lambda labels: [candidates[i].box for i in choose_reading(candidates, [0.99, 0.99, 0.99, 0.99, 0.99, 0.95],
+                                                                     labels)]
+    assert read(["N", "1", "6", "1", "1", "N"]) == boxes[:1]
+    assert read(["N", "1", "6", "1", "1", "1"]) == [boxes[1], boxes[2], boxes[5]]
+
+
 def test_on_a_page_of_words_a_blob_read_as_no_digit_stays_whole():
     """A blob read whole as "not a digit" whose parts read as sure digits is two touching digits among
     numbers, but a word whose letters look like digits (an m as 177) where most readings are words."""
