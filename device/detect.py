@@ -70,12 +70,14 @@ class DetectOptions:
     line_pieces: bool = False  # drop narrow blobs whose ink runs on along a line (in a grid's front view)
     largest: int = 1280  # px: a larger image (a phone's photo) is read shrunk to this longer side: its strokes and
     # letters would be thicker and taller than the sizes above expect
+    letters: bool = False  # also return the blobs too short for a digit, as candidates of no reading: a word's
+    # lower-case letters, beside which a capital's stem is a letter's, not a 1 (see live.read_digits)
 
 
 @dataclass(slots=True)
 class Candidate:
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
-    crop: np.ndarray  # 28x28 uint8, white digit on black
+    crop: np.ndarray  # 28x28 uint8, white digit on black (a letter's, see DetectOptions.letters: its mask as found)
     group: int = 0  # candidates of one blob: read either as one digit or as the parts of one of its cuttings
     readings: tuple[tuple[int, int], ...] = ((1, 0),)  # the readings of its blob it is part of: (parts, way)
     narrow: bool = False  # a part of a blob narrower than `wide`: read only as choose_reading's _split_beside says
@@ -84,6 +86,10 @@ class Candidate:
     @property
     def whole(self) -> bool:
         return self.readings == ((1, 0),)
+
+    @property
+    def letter(self) -> bool:  # (part of no reading: see DetectOptions.letters)
+        return not self.readings
 
 
 @functools.lru_cache(maxsize=8)
@@ -868,9 +874,13 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     of a view of part of a frame (a grid from the front, a page upright), their boxes mapped `back` to it."""
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
+    letters: list[Candidate] = []  # (if asked for: DetectOptions.letters)
     in_numbers: set[int] | None = None  # (made for the first narrow blob: most frames have none worth cutting)
     split = _ink_threshold(gray, 0.0) if options.line_pieces else 0.0  # (Otsu's, as the ink's is taken)
     for group, box in enumerate(inked.boxes):
+        if options.letters and box[3] / inked.scale < options.min_height:
+            x, y, w, h = box
+            letters.append(Candidate(tuple(int(v / inked.scale) for v in box), inked.mask[y:y + h, x:x + w], group, ()))
         if not options.min_height <= box[3] / inked.scale <= options.max_height_ratio * gray.shape[0]:
             continue
         blob = _cut(gray, inked.ink, inked.mask, box, inked.scale)
@@ -886,11 +896,11 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         elif w / h > options.narrow:
             in_numbers = _in_numbers(inked.boxes) if in_numbers is None else in_numbers
             found += _parts(blob, group, 2, narrow=True) if group in in_numbers else []
-    for candidate in found:
+    for candidate in found + letters:
         candidate.box = _inked_box(candidate.box, candidate.crop, back)
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
-    return found
+    return found + letters
 
 
 def _line_piece(gray: np.ndarray, box: tuple[int, int, int, int], split: float, dark: bool) -> bool:

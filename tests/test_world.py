@@ -685,6 +685,21 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     assert 3 in kept and len(kept) <= len(unruled) - 2, (kept, unruled)
 
 
+def test_on_a_page_of_words_a_stem_beside_short_letters_is_a_letter(quick_world, monkeypatch):
+    """On a page of words, an I set before lower-case letters too short to be read as digits ("I an") is a letter
+    beside them (they are found for it: DetectOptions.letters); without them, it stood alone as a sure 1."""
+    font = Renderer(next(path for path in font_files() if path.name == "DejaVuSans.ttf"), 21)
+    page = np.full((480, 640, 3), 235, np.uint8)
+    for row, text in enumerate(("Hamburg Wien Rom", "I an", "Berlin Paris Madrid", "I am", "Oslo Kiel Bonn")):
+        ink = font.ink(text)
+        region = page[40 + 70 * row:40 + 70 * row + ink.shape[0], 40:40 + ink.shape[1]]
+        region[:] = region * (1 - 0.85 * ink[..., None] / 255)
+    model = load_model(quick_world)
+    assert read_digits(page, model, 0.9).digits == []
+    monkeypatch.setattr("edgedigits.device.live.replace", lambda options, **changes: options)  # (no letters)
+    assert [d["label"] for d in read_digits(page, model, 0.9).digits] == ["1", "1"]
+
+
 def test_printed_digits_out_of_focus_are_read(quick_world):
     """A page of printed digits in held-out fonts photographed out of focus (blurred by a tenth of their height):
     the world data's blurred digits teach the reader them, where sharp ones alone left most unsure."""
