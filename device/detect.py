@@ -70,8 +70,8 @@ class DetectOptions:
     line_pieces: bool = False  # drop narrow blobs whose ink runs on along a line (in a grid's front view)
     largest: int = 1280  # px: a larger image (a phone's photo) is read shrunk to this longer side: its strokes and
     # letters would be thicker and taller than the sizes above expect
-    letters: bool = False  # also return the blobs too short for a digit, as candidates of no reading: a word's
-    # lower-case letters, beside which a capital's stem is a letter's, not a 1 (see live.read_digits)
+    letters: bool = False  # also return the blobs too short or too wide for a digit, as candidates of no reading:
+    # a word's lower-case letters, words run together, beside which a capital's stem is a letter's (see read_digits)
 
 
 @dataclass(slots=True)
@@ -874,18 +874,21 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     of a view of part of a frame (a grid from the front, a page upright), their boxes mapped `back` to it."""
     inked = _blobs(gray, options, half)
     found: list[Candidate] = []  # their crops the ink as cut, normalized all at once at the end
-    letters: list[Candidate] = []  # (if asked for: DetectOptions.letters)
+    no_digit: list[int] = []  # blobs too short or too wide for a digit (letters of words, words run together)
     in_numbers: set[int] | None = None  # (made for the first narrow blob: most frames have none worth cutting)
     split = _ink_threshold(gray, 0.0) if options.line_pieces else 0.0  # (Otsu's, as the ink's is taken)
     for group, box in enumerate(inked.boxes):
-        if options.letters and box[3] / inked.scale < options.min_height:
-            x, y, w, h = box
-            letters.append(Candidate(tuple(int(v / inked.scale) for v in box), inked.mask[y:y + h, x:x + w], group, ()))
-        if not options.min_height <= box[3] / inked.scale <= options.max_height_ratio * gray.shape[0]:
+        if box[3] / inked.scale > options.max_height_ratio * gray.shape[0]:
+            continue
+        if box[3] / inked.scale < options.min_height:
+            no_digit.append(group)
             continue
         blob = _cut(gray, inked.ink, inked.mask, box, inked.scale)
         x, y, w, h = blob.box
-        if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size or w / h > 3.5 \
+        if w / h > 3.5:
+            no_digit.append(group)
+            continue
+        if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size \
                 or options.pages and (_cut_off(gray, blob.box) or w < 0.5 * h and _on_an_edge(gray, blob.box)) \
                 or options.line_pieces and w < 0.5 * h and _line_piece(gray, blob.box, split, inked.ink.dark):
             continue
@@ -896,11 +899,18 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         elif w / h > options.narrow:
             in_numbers = _in_numbers(inked.boxes) if in_numbers is None else in_numbers
             found += _parts(blob, group, 2, narrow=True) if group in in_numbers else []
+    letters = [_letter(inked, group) for group in no_digit] if options.letters else []
     for candidate in found + letters:
         candidate.box = _inked_box(candidate.box, candidate.crop, back)
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
     return found + letters
+
+
+def _letter(inked: Inked, group: int) -> Candidate:
+    """A blob no digit (see DetectOptions.letters) as a candidate of no reading, its crop its mask."""
+    x, y, w, h = inked.boxes[group]
+    return Candidate(tuple(int(v / inked.scale) for v in (x, y, w, h)), inked.mask[y:y + h, x:x + w], group, ())
 
 
 def _line_piece(gray: np.ndarray, box: tuple[int, int, int, int], split: float, dark: bool) -> bool:
