@@ -18,9 +18,10 @@ from edgedigits.device.numbers import GAP, beside, likely, page_of_words, writin
 
 INK_FLOOR = 20.0  # ink strength below which a well-lit page's sensor noise lies
 INKED = 0.08  # of a digit's strongest ink: fainter is the halo that blur and the grown mask leave around it, no stroke
-# Of a small blob's Otsu threshold: faint digits whose blurred edges join them there stand apart at this (small blue
-# ballpoint digits in dim light: tuning desk_ruled_blue 27 more read over 8 seeds; 1.2 and 1.5 fewer).
-APART = 1.3
+# Of a small blob's Otsu threshold: faint digits whose blurred edges join them there stand apart at the first of these
+# that parts them (small blue ballpoint digits in dim light: tuning desk_ruled_blue 27 more read over 8 seeds at 1.3
+# alone, 1.2 and 1.5 fewer; 1.8 after it, 29 more of ~9,000 over 16 seeds, text as before; 1.6, 37, text 3 false more).
+APART = (1.3, 1.8)
 # A 1 cut from a digit it touches reads a little less sure than one alone (the cut leaves a sliver of its neighbour):
 # in a blob cut into sure digits it counts from the score any digit is reported at ("17": 0.96 and 1.0 cut, N whole).
 CUT_ONE = 0.9
@@ -504,12 +505,12 @@ def _cut(gray: np.ndarray, ink: Ink, mask: np.ndarray, box: list[int], scale: fl
 
 def _apart(blob: Blob, group: int) -> list[Candidate]:
     """A small wide blob's digits, where they stand apart at full size (at half size a one-pixel gap closes):
-    each tall piece of its ink at the blob's own Otsu threshold (or APART times it, where they touch at that), with
-    the specks nearest to it."""
+    each tall piece of its ink at the blob's own Otsu threshold (or the first of APART's times it that parts them),
+    with the specks nearest to it."""
     if blob.scale != 1.0:
         return []
     otsu, _ = cv2.threshold(blob.ink, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    for threshold in (otsu, APART * otsu):
+    for threshold in (otsu, *(share * otsu for share in APART)):
         _, binary = cv2.threshold(blob.ink, threshold, 255, cv2.THRESH_BINARY)
         count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary)
         tall = [i for i in range(1, count) if stats[i, cv2.CC_STAT_HEIGHT] >= 0.5 * binary.shape[0]]
