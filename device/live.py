@@ -226,9 +226,10 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
             for k, reading in unread_in_numbers(found, sure, likeliest).items():
                 found[k], digit[k] = reading, True
         unread = [f for f, d in zip(found, digit) if not d]
-        # On a page of words its lower-case letters, too short for digits, stand beside its capitals' stems (an
-        # italic U's, whose hairline half faded, read as a 1 beside "an"); elsewhere short blobs beside a digit
-        # are as often a form's labels or specks as letters (tuning forms: 36 more digits lost).
+        # On a page of words its blobs no digit (lower-case letters too short, words run together too wide) stand
+        # beside its capitals' stems (an italic U's, whose hairline half faded, read as a 1 before "an"); elsewhere
+        # short blobs beside a digit are as often a form's labels or specks as letters (tuning forms: 36 more
+        # digits lost).
         if words:
             unread += [{"box": list(c.box), "label": NOT_A_DIGIT, "score": 0.0} for c in letters]
         digits = without_stems([f for f, d in zip(found, digit) if d], unread, words=words)
