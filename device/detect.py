@@ -900,18 +900,27 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
         elif w / h > options.narrow:
             in_numbers = _in_numbers(inked.boxes) if in_numbers is None else in_numbers
             found += _parts(blob, group, 2, narrow=True) if group in in_numbers else []
-    letters = [_letter(inked, group) for group in no_digit] if options.letters else []
-    for candidate in found + letters:
+    for candidate in found:
         candidate.box = _inked_box(candidate.box, candidate.crop, back)
     for candidate, crop in zip(found, normalize_crops([c.crop for c in found])):
         candidate.crop = crop
-    return found + letters
+    return found + (_letters(inked, no_digit, back) if options.letters else [])
 
 
-def _letter(inked: Inked, group: int) -> Candidate:
-    """A blob no digit (see DetectOptions.letters) as a candidate of no reading, its crop its mask."""
-    x, y, w, h = inked.boxes[group]
-    return Candidate(tuple(int(v / inked.scale) for v in (x, y, w, h)), inked.mask[y:y + h, x:x + w], group, ())
+def _letters(inked: Inked, groups: list[int], back: np.ndarray | None) -> list[Candidate]:
+    """Blobs no digit (see DetectOptions.letters) as candidates of no reading, their crops their masks, their boxes
+    mapped `back` all at once (a page of dots holds thousands of them)."""
+    boxes = np.float32([inked.boxes[group] for group in groups]).reshape(-1, 4) / inked.scale
+    if back is not None and len(boxes):
+        x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]
+        corners = np.stack([x0, y0, x1, y0, x0, y1, x1, y1], axis=1).reshape(-1, 1, 2)
+        corners = cv2.perspectiveTransform(corners, back).reshape(-1, 4, 2)
+        boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1) - corners.min(axis=1)], axis=1)
+    letters = []
+    for group, (x, y, w, h) in zip(groups, boxes.astype(int).tolist()):
+        bx, by, bw, bh = inked.boxes[group]
+        letters.append(Candidate((x, y, w, h), inked.mask[by:by + bh, bx:bx + bw], group, ()))
+    return letters
 
 
 def _line_piece(gray: np.ndarray, box: tuple[int, int, int, int], split: float, dark: bool) -> bool:
