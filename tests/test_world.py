@@ -650,6 +650,17 @@ def test_digits_between_the_words_of_a_line_of_text_are_letters():
     assert without_stems(field, form) == field
 
 
+def _printed_page(font_name: str, size: int, lines: tuple[str, ...], top: int, pitch: int) -> np.ndarray:
+    """A 640x480 page with `lines` of text printed in a font of Debian's, `pitch` px apart from `top`."""
+    font = Renderer(next(path for path in font_files() if path.name == font_name), size)
+    page = np.full((480, 640, 3), 235, np.uint8)
+    for row, text in enumerate(lines):
+        ink = font.ink(text)
+        region = page[top + pitch * row:top + pitch * row + ink.shape[0], 40:40 + ink.shape[1]]
+        region[:] = region * (1 - 0.85 * ink[..., None] / 255)
+    return page
+
+
 def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     # An l, an I or a serif H's side is a 1 to any reader of one crop; beside the other letters of its word, it
     # is a letter. A 1 set apart from the words, or beside another digit, stays a digit.
@@ -680,12 +691,8 @@ def test_a_1_standing_in_a_word_is_a_letter(quick_world, monkeypatch):
     assert without_stems([heading[1]], [heading[0], box(142, "N")]) == [heading[1]]
     # Read from a page in a serif font, the words give the trained reader's 1s and the rule takes them out; the 1
     # set apart after its line's words stays (between two words, _between_words takes it for a letter).
-    font = Renderer(next(path for path in font_files() if path.name == "DejaVuSerif.ttf"), 30)
-    page = np.full((480, 640, 3), 235, np.uint8)
-    for row, text in enumerate(("Hill Hall lilt", "million bill", "HILL INK limit", "William hill   1")):
-        ink = font.ink(text)
-        region = page[60 + 80 * row:60 + 80 * row + ink.shape[0], 40:40 + ink.shape[1]]
-        region[:] = region * (1 - 0.85 * ink[..., None] / 255)
+    lines = ("Hill Hall lilt", "million bill", "HILL INK limit", "William hill   1")
+    page = _printed_page("DejaVuSerif.ttf", 30, lines, top=60, pitch=80)
     model = load_model(quick_world)
     rows = lambda: [d["box"][1] // 80 for d in read_digits(page, model, 0.9).digits if d["label"] == "1"]
     kept = rows()
@@ -698,20 +705,14 @@ def test_on_a_page_of_words_a_stem_beside_letters_no_digit_is_a_letter(quick_wor
     """On a page of words, an I set before lower-case letters too short to be read as digits ("I an"), or before a
     word whose letters ran together into a blob too wide for one ("I handled", blurred), is a letter beside them
     (they are found for it: DetectOptions.letters); without them, it stood alone as a sure 1."""
-    font = Renderer(next(path for path in font_files() if path.name == "DejaVuSans.ttf"), 21)
-
-    def page(lines: tuple[str, ...], blur: float = 0.0) -> np.ndarray:
-        image = np.full((480, 640, 3), 235, np.uint8)
-        for row, text in enumerate(lines):
-            ink = font.ink(text)
-            region = image[40 + 70 * row:40 + 70 * row + ink.shape[0], 40:40 + ink.shape[1]]
-            region[:] = region * (1 - 0.85 * ink[..., None] / 255)
-        return cv2.GaussianBlur(image, (0, 0), blur) if blur else image
+    page = lambda lines: _printed_page("DejaVuSans.ttf", 21, lines, top=40, pitch=70)
     short = page(("Hamburg Wien Rom", "I an", "Berlin Paris Madrid", "I am", "Oslo Kiel Bonn"))
-    wide = page(("Hamburg Wien Rom", "Berlin Paris Madrid", "I handled", "Oslo Kiel Bonn"), blur=0.8)
+    # (A camera's blur: the letters of "handled" run together.)
+    wide = page(("Hamburg Wien Rom", "Berlin Paris Madrid", "I handled", "Oslo Kiel Bonn"))
+    wide = cv2.GaussianBlur(wide, (0, 0), 0.8)
     row = lambda box: round((box[1] - 40) / 70)
     letters = [c.box for c in find_digits(wide, DetectOptions(letters=True)) if c.letter]
-    assert any(w > 3.5 * h and row((x, y)) == 2 for x, y, w, h in letters), letters  # (a camera's blur ran them)
+    assert any(w > 3.5 * h and row((x, y)) == 2 for x, y, w, h in letters), letters
     model = load_model(quick_world)
     ones = lambda image: {row(d["box"]) for d in read_digits(image, model, 0.9).digits if d["label"] == "1"}
     assert ones(short) == ones(wide) == set()
