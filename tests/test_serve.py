@@ -241,14 +241,22 @@ def _predicts_at_once(base: str, image: bytes, count: int) -> list[int]:
         return list(pool.map(lambda _: _get(base + "/api/predict", image)[0], range(count)))
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User and system clock ticks a process has run."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def _warmed_up(base: str, image: bytes, pid: int) -> dict[int, int]:
-    """RSS by pid once 40 predicts leave it within 4 MB: under load a worker may still be loading its model (and
-    take no request) after the first 40, and its first allocations are not growth."""
+    """RSS by pid once 40 predicts leave each process within 2 MB and every worker ran during them: under load a
+    worker may still be loading its model after the first rounds, and its first allocations are not growth."""
     rss = _rss_kb(pid)
     for _ in range(8):
+        ticks = {worker: _cpu_ticks(worker) for worker in _workers(pid)}
         assert set(_predicts_at_once(base, image, 40)) == {200}
         rss, previous = _rss_kb(pid), rss
-        if rss.keys() == previous.keys() and abs(sum(rss.values()) - sum(previous.values())) < 4_000:
+        ran = all(_cpu_ticks(worker) > before for worker, before in ticks.items())
+        if ran and rss.keys() == previous.keys() and all(abs(rss[p] - previous[p]) < 2_000 for p in rss):
             break
     return rss
 
