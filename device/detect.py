@@ -36,6 +36,9 @@ SLANTED = 15.0
 # line (tuning seeds 1-8, 30 frames each: grid's false digits 69 -> 50, grid_desk's 173 -> 118, form's as before,
 # as many digits read; photos as before).
 LINE_PIECE = 2.0
+# Of a comb's width: its first and last teeth stand this close to its ends (tuning forms' open combs: 0.07 at most;
+# numbers' touching digits read as one: 0.04-0.25, tuning numbers 6 more digits read at 0.1, none lost anywhere).
+COMB_END = 0.1
 # A bar three times as long as wide or more, read as a 1, is a word on its side (a page taken across, a puzzle's
 # sideways caption) when this share of its rows, in two stretches or more, cross two strokes: a 1's rows cross one
 # (tuning text-only footage turned 90 degrees: 1,200 -> 70 false digits, 119 at 0.1; of 494 1s as long in 12
@@ -398,24 +401,32 @@ def _unframed(mask: np.ndarray, frame: tuple[int, int, int, int], closed: bool) 
     # A turn under a degree would only leave a staircase in lines that are level already.
     turn = cv2.getRotationMatrix2D(centre, angle if abs(angle) >= 1 else 0.0, 1.0)
     upright = cv2.warpAffine(region, turn, (w, h), flags=cv2.INTER_NEAREST)
-    _, top, width, height = cv2.boundingRect(upright)
+    left, top, width, height = cv2.boundingRect(upright)
     # Lines span the frame (a box, a comb, a table): across its height, and along at least as far as it is
     # high; no stroke of a digit inside spans 90 % of its box.
     along, down = (max(3, int(0.9 * side)) for side in (min(width, height), height))
     level = cv2.morphologyEx(upright, cv2.MORPH_OPEN, np.ones((1, along), np.uint8))
     plumb = cv2.morphologyEx(upright, cv2.MORPH_OPEN, np.ones((down, 1), np.uint8))
-    sides = np.diff(cv2.reduce(plumb, 0, cv2.REDUCE_MAX).ravel() > 0, prepend=False).sum()  # edges of upright lines
+    upright_at = cv2.reduce(plumb, 0, cv2.REDUCE_MAX).ravel() > 0  # the columns of upright lines
+    sides = np.diff(upright_at, prepend=False).sum()  # their edges
     spans = np.flatnonzero(cv2.reduce(level // 255, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() >= 0.8 * width)
     if not len(spans):
         return False  # no line spans it: digits written close, not a frame
-    # An open shape with no two sides, no thin line (a 5's long flag), or its line along the top only (small
-    # touching digits whose 7 bars and 5 flags join): no comb, whose boxes stand on a line.
-    if not closed and (sides < 4 or cv2.countNonZero(level) > 0.3 * width * height or spans.max() < top + height / 2):
+    # An open shape with no two sides, no thin line (a 5's long flag), its line along the top only (small
+    # touching digits whose 7 bars and 5 flags join) or no upright line at either end (small touching digits
+    # standing on their joined feet, "220"): no comb, whose boxes stand on a line between its first and last teeth.
+    if not closed and (sides < 4 or cv2.countNonZero(level) > 0.3 * width * height or spans.max() < top + height / 2
+                       or not _teeth_at_ends(np.flatnonzero(upright_at), left, width)):
         return False
     lines = cv2.bitwise_or(level, plumb)
     lines = cv2.warpAffine(lines, cv2.invertAffineTransform(turn), (w, h), flags=cv2.INTER_NEAREST)
     region[:] = _without(region, lines, (3, 3))
     return True
+
+
+def _teeth_at_ends(columns: np.ndarray, left: int, width: int) -> bool:
+    """Whether a shape's upright lines (their `columns`) stand at both its ends, within COMB_END of its width."""
+    return columns[0] <= left + COMB_END * width and columns[-1] >= left + width - 1 - COMB_END * width
 
 
 def _merge_broken(boxes: list[list[int]]) -> list[list[int]]:
