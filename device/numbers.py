@@ -14,6 +14,13 @@ WORDS_GAP = 0.6
 TEXT_GAP = 1.6  # of their height: words of a line of printed text stand at most this far apart
 LIKE_HEIGHTS = 1.6  # the most the taller of two digits of one line stands above the other
 STEM_HEIGHTS = 2.0  # ...and a letter's stem above its word's lower-case letters (whose x-height is 0.5-0.65 of it)
+# On a page of words, an upright piece of ink at least this share of a digit's height standing against its side (up
+# to PIECE_GAP of its height off, or PIECE_PX) is a stroke broken off the letter the digit is part of: an italic A whose
+# faded hairline left pieces beside its right half, read as 4 (text-only tuning footage, seeds 5-48: 27 -> 23 false
+# digits in 4,400 frames, seeds 49-68, never looked at: 4 -> 3; text and 8 other conditions, ~48,000 digits, as before).
+PIECE = 0.25
+PIECE_GAP = 0.1
+PIECE_PX = 2  # ...or up to 2 px off, what a faded hairline leaves at any size
 LIKELY = 0.5  # a reading's score above which the model holds it more likely that digit than anything else
 # A reading of "not a digit" whose likeliest digit scores this much is that digit beside a sure one: an odd large
 # handwritten 4 or 7 reads N (held-out numbers 0.966 -> 0.968, forms 0.963 -> 0.965; at 0.1 forms' false 1s grew).
@@ -99,8 +106,11 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
     as letters stand, a 1 is an l, an I or an H's side; and so is a 1 as close to one of those (a serif H's
     two sides, a row of l's). On a page of words (`words`), or in a line of words (a heading above a puzzle), any
     digit standing so, or up to WORDS_GAP apart, is a letter (an A read as 4, the stroke of a broken U as 1); and
-    so is any digit between the words of a line of text (_between_words)."""
+    so is any digit between the words of a line of text (_between_words), and on a page of words any digit
+    against a piece of a letter (_against_a_piece)."""
     if words:
+        broken = [d for d in digits if any(_against_a_piece(d, piece) for piece in unread)]
+        digits, unread = [d for d in digits if d not in broken], unread + broken
         in_words = {id(d) for d in digits}
     elif sum(r["label"] == NOT_A_DIGIT for r in unread) >= 3:  # (with fewer, no line is one of words)
         between = _between_words(digits, unread)
@@ -115,6 +125,14 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
         if not stems:
             return digits
         digits, unread = [d for d in digits if d not in stems], unread + stems
+
+
+def _against_a_piece(digit: dict, piece: dict) -> bool:
+    """Whether a piece of ink stands against a digit's side within its height, upright (no wider than high nor than
+    the digit) and at least PIECE of its height: a stroke of the letter the digit is the rest of."""
+    (dx, dy, dw, dh), (px, py, pw, ph) = digit["box"], piece["box"]
+    return (max(px - (dx + dw), dx - (px + pw)) <= max(PIECE_PX, PIECE_GAP * dh) and dy - PIECE_GAP * dh <= py
+            and py + ph <= dy + (1 + PIECE_GAP) * dh and ph >= PIECE * dh and pw <= min(dw, ph))
 
 
 def _between_words(digits: list[dict], unread: list[dict]) -> set[int]:

@@ -661,6 +661,20 @@ def test_digits_between_the_words_of_a_line_of_text_are_letters():
     assert without_stems(field, form) == field
 
 
+def test_on_a_page_of_words_a_digit_against_a_piece_of_a_letter_is_a_letter():
+    """An italic A whose hairline faded into two pieces beside its right half, which the live model read as a 4 at
+    0.98 (text-only tuning footage, seed 29, frame 46: these are its readings and letters). Its word stands too far
+    off for the 4 to stand in it; the piece against its side is the rest of the letter."""
+    blob = lambda x, y, w, h, label="N": {"box": [x, y, w, h], "label": label, "score": 0.98 if label != "N" else 0.0}
+    four, word = blob(198, 408, 12, 24, "4"), [blob(134, 408, 18, 24), blob(150, 409, 16, 23), blob(170, 409, 12, 23)]
+    pieces = [blob(186, 408, 6, 10), blob(192, 424, 6, 8)]
+    assert without_stems([four], word, words=True) == [four]
+    assert without_stems([four], word + pieces, words=True) == [] and without_stems([four], word + pieces) == [four]
+    # A speck beside a digit, or its own flag broken off (a wide piece), is no letter's stroke.
+    speck, flag = blob(194, 420, 3, 3), blob(210, 408, 30, 8)
+    assert without_stems([four], word + [speck, flag], words=True) == [four]
+
+
 def _printed_page(font_name: str, size: int, lines: tuple[str, ...], top: int, pitch: int) -> np.ndarray:
     """A 640x480 page with `lines` of text printed in a font of Debian's, `pitch` px apart from `top`."""
     font = Renderer(next(path for path in font_files() if path.name == font_name), size)
