@@ -36,6 +36,7 @@ SLANTED = 15.0
 # line (tuning seeds 1-8, 30 frames each: grid's false digits 69 -> 50, grid_desk's 173 -> 118, form's as before,
 # as many digits read; photos as before).
 LINE_PIECE = 2.0
+WORD_WIDTH = 3.5  # a blob this many times as wide as high is no digit: a word whose letters ran together
 # Of a comb's width: its first and last teeth stand this close to its ends (tuning forms' open combs: 0.07 at most;
 # numbers' touching digits read as one: 0.04-0.25, tuning numbers 6 more digits read at 0.1, none lost anywhere).
 COMB_END = 0.1
@@ -897,7 +898,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
             continue
         blob = _cut(gray, inked.ink, inked.mask, box, inked.scale)
         x, y, w, h = blob.box
-        if w / h > 3.5:
+        if w / h > WORD_WIDTH:
             no_digit.append(group)
             continue
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size \

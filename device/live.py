@@ -16,7 +16,7 @@ import numpy as np
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.bench import FRAME_CROPS, interleaved_latency_us
-from edgedigits.device.detect import DetectOptions, choose_reading, find_digits
+from edgedigits.device.detect import WORD_WIDTH, Candidate, DetectOptions, choose_reading, find_digits
 from edgedigits.device.normalize import MNIST_SIZE
 from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
                                        without_stems)
@@ -196,6 +196,12 @@ def _likeliest_digits(scores: np.ndarray, classes: Sequence[str]) -> list[tuple[
     return [(classes[digits[b]], float(row[digits[b]])) for b, row in zip(best, scores)]
 
 
+def _words_run_together(letters: list[Candidate]) -> int:
+    """How many blobs no digit are too wide for one, words whose letters ran together: on a page of big words whose
+    letters each read as a digit (a bold italic W as 4, an R as 3), its other words (blobs read N are few there)."""
+    return sum(c.box[2] > WORD_WIDTH * c.box[3] for c in letters)
+
+
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
                 detect: DetectOptions = DetectOptions()) -> Reading:
     """The digits of one frame, classified in batched calls (CROPS_A_CALL), with stage times."""
@@ -220,7 +226,7 @@ def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady:
         sure = [surest[i] >= needed and names[i] != NOT_A_DIGIT for i in readings]
         # Only a model that knows "not a digit" can hold a reading likely a digit (to one without, all are).
         digit = with_neighbours(found, sure) if knows_n else sure
-        words = page_of_words(read)
+        words = page_of_words(read + [NOT_A_DIGIT] * _words_run_together(letters))
         if not words and NOT_A_DIGIT in read:  # (only a model that knows N reads it)
             likeliest = _likeliest_digits(scores[readings], model.classes)
             for k, reading in unread_in_numbers(found, sure, likeliest).items():

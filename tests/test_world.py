@@ -745,6 +745,21 @@ def test_on_a_page_of_words_a_stem_beside_letters_no_digit_is_a_letter(quick_wor
     assert ones(short) == {1, 3} and ones(wide) == {2}
 
 
+def test_a_page_whose_words_ran_together_is_a_page_of_words(quick_world, monkeypatch):
+    """Words whose letters a camera's blur ran together are blobs too wide for a digit, which no model reads: they
+    count as words all the same, and on such a page an I before lower-case letters is a letter. (Seen on text-only
+    footage: a big bold italic word whose letters read as digits, a W as 4, on a page of such blobs.)"""
+    lines = ("Hamburger Rundfunkhaus", "I an", "Philharmonie Konzerthaus", "Kielerbucht Oslofjord")
+    page = cv2.GaussianBlur(_printed_page("DejaVuSans.ttf", 21, lines, top=40, pitch=70), (0, 0), 0.8)
+    wide = [c.box for c in find_digits(page, DetectOptions(letters=True)) if c.letter and c.box[2] > 3.5 * c.box[3]]
+    assert len(wide) >= 5, wide
+    model = load_model(quick_world)
+    ones = lambda: {round((d["box"][1] - 40) / 70) for d in read_digits(page, model, 0.9).digits if d["label"] == "1"}
+    assert ones() == set()
+    monkeypatch.setattr("edgedigits.device.live._words_run_together", lambda letters: 0)
+    assert ones() == {1}
+
+
 def test_printed_digits_out_of_focus_are_read(quick_world):
     """A page of printed digits in held-out fonts photographed out of focus (blurred by a tenth of their height):
     the world data's blurred digits teach the reader them, where sharp ones alone left most unsure."""
