@@ -35,10 +35,15 @@ def _same_line(a: dict, b: dict, heights: float = LIKE_HEIGHTS) -> bool:
     return overlap >= 0.5 * min(ah, bh) and max(ah, bh) <= heights * min(ah, bh)
 
 
+def _gap_between(a: dict, b: dict) -> int:
+    """The px between two readings' boxes side by side (negative where they overlap in x)."""
+    (ax, _, aw, _), (bx, _, bw, _) = a["box"], b["box"]
+    return max(bx - (ax + aw), ax - (bx + bw))
+
+
 def beside(a: dict, b: dict, gap: float, heights: float = LIKE_HEIGHTS) -> bool:
     """b stands on a's line (see _same_line), at most `gap` of their height to its left or right."""
-    (ax, _, aw, ah), (bx, _, bw, bh) = a["box"], b["box"]
-    return _same_line(a, b, heights) and max(bx - (ax + aw), ax - (bx + bw)) <= gap * max(ah, bh)
+    return _same_line(a, b, heights) and _gap_between(a, b) <= gap * max(a["box"][3], b["box"][3])
 
 
 def likely(label: str, score: float) -> bool:
@@ -130,8 +135,8 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
 def _against_a_piece(digit: dict, piece: dict) -> bool:
     """Whether a piece of ink stands against a digit's side within its height, upright (no wider than high nor than
     the digit) and at least PIECE of its height: a stroke of the letter the digit is the rest of."""
-    (dx, dy, dw, dh), (px, py, pw, ph) = digit["box"], piece["box"]
-    return (max(px - (dx + dw), dx - (px + pw)) <= max(PIECE_PX, PIECE_GAP * dh) and dy - PIECE_GAP * dh <= py
+    (_, dy, dw, dh), (_, py, pw, ph) = digit["box"], piece["box"]
+    return (_gap_between(digit, piece) <= max(PIECE_PX, PIECE_GAP * dh) and dy - PIECE_GAP * dh <= py
             and py + ph <= dy + (1 + PIECE_GAP) * dh and ph >= PIECE * dh and pw <= min(dw, ph))
 
 
