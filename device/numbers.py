@@ -85,6 +85,12 @@ def page_of_words(labels: Sequence[str]) -> bool:
     return unread >= 3 and 2 * unread >= len(labels)
 
 
+def line_of_words(labels: Sequence[str]) -> bool:
+    """Whether a line's readings are words: as page_of_words, its 1s not counted either way (every letter's stem
+    reads as one: l, i, t, a u's side)."""
+    return page_of_words([label for label in labels if label != "1"])
+
+
 def writing_lines(readings: list[dict], gap: float = GAP) -> list[list[dict]]:
     """Readings chained into lines of writing: each at most `gap` of their height beside another of its line."""
     readings = sorted(readings, key=lambda r: r["box"][0])
@@ -120,7 +126,7 @@ def without_stems(digits: list[dict], unread: list[dict], words: bool = False) -
     elif sum(r["label"] == NOT_A_DIGIT for r in unread) >= 3:  # (with fewer, no line is one of words)
         between = _between_words(digits, unread)
         digits, unread = [d for d in digits if id(d) not in between], unread + [d for d in digits if id(d) in between]
-        in_words = {id(d) for line in writing_lines(digits + unread) if page_of_words([r["label"] for r in line])
+        in_words = {id(d) for line in writing_lines(digits + unread) if line_of_words([r["label"] for r in line])
                     for d in line}
     else:
         in_words = set()
@@ -146,7 +152,7 @@ def _between_words(digits: list[dict], unread: list[dict]) -> set[int]:
     between = set()
     for line in writing_lines(digits + unread, TEXT_GAP):
         words = [r["box"][0] for r in line if r["label"] == NOT_A_DIGIT]
-        if page_of_words([r["label"] for r in line]):
+        if line_of_words([r["label"] for r in line]):
             between |= {id(r) for r in line if min(words) < r["box"][0] < max(words)}
     return between
 
