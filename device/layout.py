@@ -75,8 +75,9 @@ def _meeting(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.n
 
 
 def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The corners of an outline; a corner the frame cuts off is found beyond the frame, where the two sides
-    the frame cuts meet (a grid seen close: taken at the frame's edge, its front view came out turned)."""
+    """The corners of an outline; a corner the frame cuts off is found beyond the frame (up to the frame's size),
+    where the two sides the frame cuts meet (a grid seen close: taken at the frame's edge, its front view came out
+    turned)."""
     coarse = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True).astype(np.float32)
     height, width = shape[:2]
     fine = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float32)
@@ -97,7 +98,9 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
             corners.append(fine[i])
             continue
         meeting = _meeting(fine[i - 1], fine[i], fine[(i + 2) % count], fine[(i + 1) % count])
-        if meeting is None:
+        # (Sides nearly parallel, a ruled page's lines, meet far off: the frame enlarged 2x, its grid's corners
+        # collapsed into a line and its front view into nothing.)
+        if meeting is None or not (-width <= meeting[0] <= 2 * width and -height <= meeting[1] <= 2 * height):
             return coarse
         corners.append(meeting)
     return np.float32(corners).reshape(-1, 1, 2) if len(corners) == 4 else coarse
@@ -160,12 +163,15 @@ def _outlined(view: View, min_area: float, max_fill: float) -> tuple[bool, tuple
         seen = True
         hull = cv2.convexHull(contour)
         outline = _corners(hull, gray.shape)
-        if len(outline) != 4 or not cv2.isContourConvex(outline) or cv2.contourArea(outline) < min_area * frame_area:
-            continue  # (corners met beyond the frame can lie on one line)
+        if len(outline) != 4 or not cv2.isContourConvex(outline):
+            continue
+        corners = _ordered(outline)  # (taken in order, corners met beyond the frame can lie on one line)
+        if cv2.contourArea(corners) < min_area * frame_area:
+            continue
         inside = np.zeros_like(binary)
         cv2.fillConvexPoly(inside, outline.astype(np.int32), 255)
         if cv2.countNonZero(cv2.bitwise_and(binary, inside)) < max_fill * cv2.countNonZero(inside):
-            return seen, (cv2.contourArea(outline) / max(cv2.contourArea(hull), 1.0), Grid(_ordered(outline)))
+            return seen, (cv2.contourArea(outline) / max(cv2.contourArea(hull), 1.0), Grid(corners))
     return seen, None
 
 

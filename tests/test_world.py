@@ -595,6 +595,17 @@ def test_a_grid_corner_cut_off_by_the_frame_is_found_beyond_it(mnist):
     assert len(truth) == 31 and len(found) >= 25  # (half were lost)
 
 
+@pytest.mark.parametrize("condition, seed, index, scale", [("ruled", 2, 11, 2.0), ("squared", 11, 16, 1.5)])
+def test_a_page_whose_lines_meet_far_off_gives_no_grid_of_nothing(mnist, condition, seed, index, scale):
+    # Enlarged (a larger camera's frame), a ruled page's lines, nearly parallel, were taken for the sides of a grid
+    # cut off by the frame: they met thousands of px away, its corners, taken in order, collapsed into a line, and
+    # its front view, 2 px high, made the reader raise an error.
+    frame, _ = _tuning_frame(mnist, condition, seed, index)
+    big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    grid = find_frame_grid(big)
+    assert grid is None or cv2.contourArea(grid.corners) >= 0.1 * big.shape[0] * big.shape[1]
+    assert find_digits(big)
+
 @pytest.mark.parametrize("frame_index, before", [(20, 18), (14, 13)])
 def test_a_form_is_read_at_a_finer_scale_with_its_boxes_taken_out(mnist, frame_index, before):
     # A form's boxes are drawn with thin lines that break into dots at half size: no box was found there, and
