@@ -112,20 +112,31 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5,
     or a table's border), or None. Lines are thin: an outline whose inside is mostly dark (a desk around a
     page, a shadow) is not a grid. Where large outlines are seen but none is a grid, or the grid's outline is
     short of its lines, it is looked for again in the `closer` looks in turn (a view, and its pixels to one of
-    `view`'s; past the first, only where an outline was found), the fullest outline kept: a thin line averaged
-    into the shrunk image's pixels fades and breaks the grid's outline (a puzzle photographed askew). With `thin`
-    (a photo larger than a camera's frame), lines broken into pieces at the view's size are looked for closer too,
-    in every look."""
+    `view`'s; past the first, only where an outline was found, or in a photo larger than a camera's frame (`thin`)
+    one wholly inside the view), the fullest outline kept: a thin line averaged into the shrunk image's pixels fades
+    and breaks the grid's outline (a puzzle photographed askew). With `thin`, lines broken into pieces at the view's
+    size are looked for closer too, in every look."""
     seen, found = _outlined(view, min_area, max_fill)
     pieces = thin and not seen and _in_pieces(view, min_area)
     for k, look in enumerate(closer if seen or pieces else ()):
-        if (found is not None and found[0] >= WHOLE_OUTLINE) or (found is None and k > 0 and not pieces):
-            break  # (a look past the first only completes an outline: at half size a ruled page's lines outline one)
+        anew = found is None and k > 0 and not pieces  # (past the first look, with no outline to complete)
+        if (found is not None and found[0] >= WHOLE_OUTLINE) or (anew and not thin):
+            break
         other, scale = look()
         _, again = _outlined(other, min_area, max_fill)
-        if again is not None and (found is None or again[0] > found[0]):
+        # At half size a ruled page's lines outline one with the frame's sides; a blurred puzzle's border, broken at
+        # a quarter of a photo's size, closes there inside it (sud_wicht_image1006.jpg blurred: 0 of 24 read).
+        if again is not None and (found is None or again[0] > found[0]) and not (anew and _on_border(again[1], other)):
             found = (again[0], Grid(again[1].corners / scale))
     return None if found is None else found[1]
+
+
+def _on_border(grid: Grid, view: View, margin: int = 2) -> bool:
+    """Whether a grid's corner lies on a view's border (or beyond it)."""
+    height, width = view.soft.shape
+    x, y = grid.corners[:, 0], grid.corners[:, 1]
+    return bool((x < margin).any() or (y < margin).any() or (x > width - 1 - margin).any()
+                or (y > height - 1 - margin).any())
 
 
 def _dark_lines(view: View) -> np.ndarray:

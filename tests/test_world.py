@@ -245,6 +245,17 @@ def test_a_grid_whose_thin_border_breaks_up_at_quarter_size_is_found(scale):
     assert cv2.contourArea(grid.corners) > 0.3 * shrunk.shape[0] * shrunk.shape[1]
 
 
+def test_a_blurred_puzzle_photo_whose_border_breaks_at_quarter_size_is_found_at_half():
+    """The puzzle photo out of focus (blurred by 3 px): its thin lines fade, and its border breaks at a quarter of
+    its size but closes at half, where no grid was looked for without an outline to complete (none of its 24 digits
+    read); the grid's outline stands wholly inside the view there, which a ruled page's lines with the frame's
+    sides do not."""
+    blurred = altered(_shared_photo("sud_wicht_image1006.jpg"), Alteration(blur=3))
+    grid = find_frame_grid(blurred)
+    assert grid is not None
+    assert cv2.contourArea(grid.corners) > 0.3 * blurred.shape[0] * blurred.shape[1]
+
+
 @pytest.mark.parametrize("scale", [0.5, 2])
 def test_a_page_taken_smaller_or_larger_is_read_as_well_as_a_camera_frame_of_it(quick_world, mnist, scale):
     """Pages at 320x240 (a low-resolution webcam) and at 1280x960 (a phone's photo of large handwriting): the
