@@ -81,14 +81,13 @@ def _corners(hull: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     coarse = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True).astype(np.float32)
     height, width = shape[:2]
     fine = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float32)
-    sides = [{x <= 1 and "left", y <= 1 and "top", x >= width - 2 and "right", y >= height - 2 and "bottom"} - {False}
-             for x, y in fine]
+    on_side = _by_sides(fine, width, height, 1).any(axis=0).tolist()
     count = len(fine)
-    cut = [bool(sides[i] & sides[(i + 1) % count]) for i in range(count)]  # the edge from vertex i runs along a side
+    cut = _along_border(fine, width, height, 1).tolist()  # the edge from vertex i runs along a side
     # Only cut edges apart from each other, and no other vertex on a side (an outline running off the frame
     # past a corner of it has no side to meet).
     if not any(cut) or any(cut[i] and (cut[i - 1] or cut[(i + 1) % count]) for i in range(count)) \
-            or any(sides[i] and not (cut[i] or cut[i - 1]) for i in range(count)):
+            or any(on_side[i] and not (cut[i] or cut[i - 1]) for i in range(count)):
         return coarse
     corners = []
     for i in range(count):
@@ -131,12 +130,10 @@ def find_grid(view: View, min_area: float = 0.1, max_fill: float = 0.5,
     return None if found is None else found[1]
 
 
-def _on_border(grid: Grid, view: View, margin: int = 2) -> bool:
+def _on_border(grid: Grid, view: View) -> bool:
     """Whether a grid's corner lies on a view's border (or beyond it)."""
     height, width = view.soft.shape
-    x, y = grid.corners[:, 0], grid.corners[:, 1]
-    return bool((x < margin).any() or (y < margin).any() or (x > width - 1 - margin).any()
-                or (y > height - 1 - margin).any())
+    return bool(np.any(_by_sides(grid.corners, width, height, 1)))
 
 
 def _dark_lines(view: View) -> np.ndarray:
@@ -242,9 +239,13 @@ def _turn(outline: np.ndarray, shape: tuple[int, ...]) -> float:
 def _along_border(points: np.ndarray, width: int, height: int, margin: float) -> np.ndarray:
     """Which edges of a closed outline (each point to the next) run along the image's border, both ends within
     `margin` px of one side: where the frame cuts a page, not the page's own edge."""
+    return np.any([side & np.roll(side, -1) for side in _by_sides(points, width, height, margin)], axis=0)
+
+
+def _by_sides(points: np.ndarray, width: int, height: int, margin: float) -> np.ndarray:
+    """Which points lie within `margin` px of the image's left, top, right and bottom sides (or beyond them)."""
     x, y = points.T
-    sides = (x <= margin, y <= margin, x >= width - 1 - margin, y >= height - 1 - margin)
-    return np.any([side & np.roll(side, -1) for side in sides], axis=0)
+    return np.array([x <= margin, y <= margin, x >= width - 1 - margin, y >= height - 1 - margin])
 
 
 def _outline(region: np.ndarray) -> np.ndarray:
