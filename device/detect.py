@@ -425,6 +425,11 @@ def _unframed(mask: np.ndarray, frame: tuple[int, int, int, int], closed: bool) 
     return True
 
 
+def too_wide(box: tuple[int, int, int, int]) -> bool:
+    """Whether a blob's box is too wide for a digit (WORD_WIDTH): a word whose letters ran together."""
+    return box[2] > WORD_WIDTH * box[3]
+
+
 def _teeth_at_ends(columns: np.ndarray, left: int, width: int) -> bool:
     """Whether a shape's upright lines (their `columns`) stand at both its ends, within COMB_END of its width."""
     return columns[0] <= left + COMB_END * width and columns[-1] >= left + width - 1 - COMB_END * width
@@ -898,7 +903,7 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
             continue
         blob = _cut(gray, inked.ink, inked.mask, box, inked.scale)
         x, y, w, h = blob.box
-        if w / h > WORD_WIDTH:
+        if too_wide(blob.box):
             no_digit.append(group)
             continue
         if cv2.countNonZero(blob.mask) < options.min_ink * blob.mask.size \

@@ -16,7 +16,7 @@ import numpy as np
 from edgedigits import EdgeDigitsError
 from edgedigits.data import NOT_A_DIGIT
 from edgedigits.device.bench import FRAME_CROPS, interleaved_latency_us
-from edgedigits.device.detect import WORD_WIDTH, Candidate, DetectOptions, choose_reading, find_digits
+from edgedigits.device.detect import Candidate, DetectOptions, choose_reading, find_digits, too_wide
 from edgedigits.device.normalize import MNIST_SIZE
 from edgedigits.device.numbers import (group_numbers, page_of_words, unread_in_numbers, with_neighbours,
                                        without_stems)
@@ -199,7 +199,7 @@ def _likeliest_digits(scores: np.ndarray, classes: Sequence[str]) -> list[tuple[
 def _words_run_together(letters: list[Candidate]) -> int:
     """How many blobs no digit are too wide for one, words whose letters ran together: on a page of big words whose
     letters each read as a digit (a bold italic W as 4, an R as 3), its other words (blobs read N are few there)."""
-    return sum(c.box[2] > WORD_WIDTH * c.box[3] for c in letters)
+    return sum(too_wide(c.box) for c in letters)
 
 
 def read_digits(frame: np.ndarray, model: LoadedModel, min_score: float, steady: bool = False,
