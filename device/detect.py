@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edgedigits.data import NOT_A_DIGIT
-from edgedigits.device.layout import Grid, Page, View, dimmed, find_grid, find_page, frontal, paper_tone
+from edgedigits.device.layout import Grid, Page, ToFrame, View, dimmed, find_grid, find_page, frontal, paper_tone
 from edgedigits.device.normalize import MNIST_BOX, normalize_crop, normalize_crops
 from edgedigits.device.numbers import GAP, beside, likely, page_of_words, writing_lines
 
@@ -808,10 +808,10 @@ def _strong(ink: np.ndarray, share: float) -> np.ndarray:
     return strong
 
 
-def _inked_box(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.ndarray | None = None
+def _inked_box(box: tuple[int, int, int, int], ink: np.ndarray, back: ToFrame | None = None
                ) -> tuple[int, int, int, int]:
     """The box of a candidate's ink at least INKED of its strongest (cut at any scale from `box`; in a front view
-    that `homography` maps to the frame, its pixels mapped, not its box's corners, whose box would grow with the
+    that `back` maps to the frame, its pixels mapped, not its box's corners, whose box would grow with the
     grid's turn). The mask it was cut by stands a pixel or two beyond the strokes: a 4 px 1 got an 8 px box."""
     x, y, w, h = box
     strong = _strong(ink, INKED)
@@ -819,12 +819,12 @@ def _inked_box(box: tuple[int, int, int, int], ink: np.ndarray, homography: np.n
     if width == 0:  # (no ink at all: the whole crop)
         strong[:], (left, top, width, height) = 1, (0, 0, ink.shape[1], ink.shape[0])
     across, down = w / ink.shape[1], h / ink.shape[0]  # frame pixels per crop pixel
-    if homography is None:
+    if back is None:
         x0, y0 = x + int(left * across), y + int(top * down)
         return x0, y0, x + math.ceil((left + width) * across) - x0, y + math.ceil((top + height) * down) - y0
     rows, columns = np.nonzero(strong)
     points = np.float32([x + (columns + 0.5) * across, y + (rows + 0.5) * down]).T[:, None]
-    return tuple(int(v) for v in cv2.boundingRect(cv2.perspectiveTransform(points, homography)))
+    return tuple(int(v) for v in cv2.boundingRect(back(points)))
 
 
 def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarray:
@@ -866,14 +866,14 @@ def _paper_around(gray: np.ndarray, page: Page) -> np.ndarray:
     return _paint(gray, cv2.bitwise_not(on_page), on_page)
 
 
-def _upright_page(gray: np.ndarray, page: Page) -> tuple[np.ndarray, np.ndarray]:
+def _upright_page(gray: np.ndarray, page: Page) -> tuple[np.ndarray, ToFrame]:
     """The page (in a frame with what is off it painted paper) turned upright, cut to its outline; and the
-    homography back to the frame."""
+    map of its points back to the frame."""
     turn = cv2.getRotationMatrix2D((gray.shape[1] / 2, gray.shape[0] / 2), -page.turn, 1.0)
     x, y, width, height = cv2.boundingRect(cv2.transform(_in_frame(page.outline).astype(np.float32), turn))
     turn[:, 2] -= (x, y)
     upright = cv2.warpAffine(gray, turn, (width, height), flags=cv2.INTER_LINEAR, borderValue=paper_tone(gray))
-    return upright, np.vstack([cv2.invertAffineTransform(turn), [0, 0, 1]])
+    return upright, ToFrame(np.vstack([cv2.invertAffineTransform(turn), [0, 0, 1]]), (height, width))
 
 
 def _page_candidates(gray: np.ndarray, rest: np.ndarray, page: Page, options: DetectOptions) -> list[Candidate]:
@@ -887,7 +887,7 @@ def _page_candidates(gray: np.ndarray, rest: np.ndarray, page: Page, options: De
 
 
 def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | None = None,
-                back: np.ndarray | None = None) -> list[Candidate]:
+                back: ToFrame | None = None) -> list[Candidate]:
     """The digit candidates of a grayscale frame with no grid to take apart (`half`: it at half size, if made);
     of a view of part of a frame (a grid from the front, a page upright), their boxes mapped `back` to it."""
     inked = _blobs(gray, options, half)
@@ -924,14 +924,14 @@ def _candidates(gray: np.ndarray, options: DetectOptions, half: np.ndarray | Non
     return found + (_letters(inked, no_digit, back) if options.letters else [])
 
 
-def _letters(inked: Inked, groups: list[int], back: np.ndarray | None) -> list[Candidate]:
+def _letters(inked: Inked, groups: list[int], back: ToFrame | None) -> list[Candidate]:
     """Blobs no digit (see DetectOptions.letters) as candidates of no reading, their crops their masks, their boxes
     mapped `back` all at once (a page of dots holds thousands of them)."""
     boxes = np.float32([inked.boxes[group] for group in groups]).reshape(-1, 4) / inked.scale
     if back is not None and len(boxes):
         x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]
         corners = np.stack([x0, y0, x1, y0, x0, y1, x1, y1], axis=1).reshape(-1, 1, 2)
-        corners = cv2.perspectiveTransform(corners, back).reshape(-1, 4, 2)
+        corners = back(corners).reshape(-1, 4, 2)
         boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1) - corners.min(axis=1)], axis=1)
     letters = []
     for group, (x, y, w, h) in zip(groups, boxes.astype(int).tolist()):

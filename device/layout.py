@@ -13,6 +13,8 @@ DIM = 90  # a page's tone below which its contrast floors are lowered (see dimme
 # where its border broke up, the hull lacks a corner of the grid and the four corners cut across its cells.
 WHOLE_OUTLINE = 0.93
 OTHER_PAGE = 0.02  # share of the image a page beside the largest covers at least (a sticky note beside a page)
+BOW_STEP = 4  # px between the points along a grid's side where its bow is measured
+LEAST_BOW = 0.01  # share of a front view's longer side a side must bow by to be straightened (a lens' bend, a curl)
 
 
 @dataclass(frozen=True)
@@ -196,10 +198,10 @@ def paper_tone(gray: np.ndarray, where: np.ndarray | None = None) -> int:
     return _rank(sample if sample.size else gray.ravel(), 0.75)
 
 
-def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) -> tuple[np.ndarray, ToFrame]:
     """The grid seen from the front, in its own proportions (a puzzle square, a comb of boxes long), as large as
     it is in the frame but its longer side at least `least` px (a 9x9 puzzle's digits then stand 30 px or more)
-    and at most `most`; and the homography back to the frame."""
+    and at most `most`, its sides straightened where they bow; and the map of its points back to the frame."""
     top_left, top_right, bottom_right, bottom_left = grid.corners
     width = (np.linalg.norm(top_right - top_left) + np.linalg.norm(bottom_right - bottom_left)) / 2
     height = (np.linalg.norm(bottom_left - top_left) + np.linalg.norm(bottom_right - top_right)) / 2
@@ -208,9 +210,99 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
     front = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
     # A corner beyond the frame (a grid seen close) leaves part of the front view unseen: it is paper there.
     beyond = (grid.corners < 0).any() or (grid.corners > [gray.shape[1] - 1, gray.shape[0] - 1]).any()
-    return (cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height),
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=paper_tone(gray) if beyond else 0),
-            cv2.getPerspectiveTransform(front, grid.corners))
+    view = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height),
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=paper_tone(gray) if beyond else 0)
+    to_frame = ToFrame(cv2.getPerspectiveTransform(front, grid.corners), (height, width), _bows(view))
+    return to_frame.straightened(view), to_frame
+
+
+@dataclass(frozen=True)
+class Bows:
+    """How far a grid's sides bow into its front view (a lens bends its lines, a page curls), px, at every
+    BOW_STEP px along the top, bottom, left and right side; its four corners are where they were found."""
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+    def sources(self, x: np.ndarray, y: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where points of the straightened view (x, y: arrays that broadcast) lie in the bowed one."""
+        u, v = x / (width - 1), y / (height - 1)
+
+        def along(bow: np.ndarray, at: np.ndarray) -> np.ndarray:
+            return np.interp(at, np.linspace(0, 1, len(bow)), bow)
+        return (x + (1 - u) * along(self.left, v) - u * along(self.right, v),
+                y + (1 - v) * along(self.top, u) - v * along(self.bottom, u))
+
+
+@dataclass(frozen=True)
+class ToFrame:
+    """The map of a view made of part of a frame (a grid from the front, straightened; a page upright) back to it."""
+    homography: np.ndarray
+    size: tuple[int, int]  # the front view's (height, width)
+    bows: Bows | None = None
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """Points (N, 1, 2 float32) of the front view in the frame."""
+        if self.bows is not None:
+            height, width = self.size
+            x, y = self.bows.sources(points[..., 0], points[..., 1], width, height)
+            points = np.stack([x, y], axis=-1).astype(np.float32)
+        return cv2.perspectiveTransform(points, self.homography)
+
+    def straightened(self, view: np.ndarray) -> np.ndarray:
+        """The front view as warped from the frame with its bowed sides (and lines near them) made straight."""
+        if self.bows is None:
+            return view
+        height, width = view.shape
+        x, y = self.bows.sources(np.arange(width, dtype=np.float32)[None, :],
+                                 np.arange(height, dtype=np.float32)[:, None], width, height)
+        return cv2.remap(view, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+
+
+def _edge(side: np.ndarray) -> np.ndarray:
+    """The outer edge of the dark line along the top of `side` (a band of a front view), its row at every BOW_STEP
+    px along (NaN where none): beyond it lies paper, and inside it digits darker than a thin line may stand close."""
+    soft = cv2.GaussianBlur(np.ascontiguousarray(side[:, ::BOW_STEP]), (1, 5), 0)
+    dark = soft < (int(soft.min()) + cv2.mean(soft)[0]) / 2  # (the band is mostly paper)
+    return np.where(dark.any(axis=0), dark.argmax(axis=0), np.nan)
+
+
+def _bowed(edge: np.ndarray, least: float) -> bool:
+    """Whether an edge's middle fifth lies at least `least` px off the line between its end fifths (a quick look)."""
+    fifth = max(1, len(edge) // 5)
+    start, middle, end = (np.median(edge[k * fifth:(k + 1) * fifth]) for k in (0, 2, 4))
+    return bool(abs(middle - (start + end) / 2) >= least)  # (NaN, where a fifth has no line, is no bow)
+
+
+def _bow(edge: np.ndarray) -> np.ndarray | None:
+    """How far an edge bows down from the straight line between its ends (a cubic through it, the edge's strays
+    left out), or None where too little of it is one line."""
+    at = np.linspace(0, 1, len(edge))
+    kept = ~np.isnan(edge)
+    for tolerance in (8, 5, 3):
+        if kept.mean() < 0.7:
+            return None
+        fit = np.polyval(np.polyfit(at[kept], edge[kept], 3), at)
+        kept &= np.abs(fit - np.nan_to_num(edge)) < tolerance
+    return fit - (fit[0] * (1 - at) + fit[-1] * at)
+
+
+def _bows(front: np.ndarray) -> Bows | None:
+    """A front view's Bows, or None where its sides lie straight (or are not all seen)."""
+    height, width = front.shape
+    # Within a twelfth of the view from its side: a 9x9 grid's next line lies a ninth in.
+    band, least = min(height, width) // 12, LEAST_BOW * max(height, width)
+    if band < 3:
+        return None
+    edges = [_edge(side[:band]) for side in (front, front[::-1], front.T, front.T[::-1])]
+    if not any(_bowed(edge, least / 2) for edge in edges):
+        return None
+    sides = [_bow(edge) for edge in edges]
+    if any(bow is None for bow in sides) or all(np.abs(bow).max() < least for bow in sides):
+        return None
+    return Bows(*sides)
 
 
 @dataclass(frozen=True)
