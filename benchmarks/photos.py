@@ -38,7 +38,7 @@ ALTERATIONS = {"enlarge": (float, "enlarged this much, as a larger photo of it (
                "exposure": (float, "this much brighter (0.4: darker)"),
                "blur": (float, "blurred by this sigma (px)"),
                "vignette": (float, "with its corners this much darker"),
-               "bend": (float, "bent by a lens (-0.25: a wide one)"),
+               "bend": (float, "bent by a lens (0.25: a wide one's barrel; -0.25: a pincushion)"),
                "tilt": (float, "as taken from below the page, its top this much narrower"),
                "warmth": (float, "under lamplight, this much less blue"),
                "noise": (float, "with this much sensor noise (sigma)"),

@@ -54,9 +54,9 @@ def shake_kernel(length: int, angle: float) -> np.ndarray:
 class Alteration:
     """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or
     overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by),
-    bent by a lens (radial distortion k1: < 0 a wide lens' barrel, > 0 a pincushion), from below the page (its top
-    edge this much narrower), under warm lamplight (blue this much weaker, green half that), with sensor noise (a
-    sigma, grey levels) and saved as a JPEG of this quality (0: not)."""
+    bent by a lens (the k1 its picture is remapped by: > 0 a wide lens' barrel, < 0 a pincushion), from below the
+    page (its top edge this much narrower), under warm lamplight (blue this much weaker, green half that), with
+    sensor noise (a sigma, grey levels) and saved as a JPEG of this quality (0: not)."""
     enlarge: float = 1.0
     turn: float = 0.0
     exposure: float = 1.0

@@ -256,10 +256,10 @@ def test_a_blurred_puzzle_photo_whose_border_breaks_at_quarter_size_is_found_at_
     assert cv2.contourArea(grid.corners) > 0.3 * blurred.shape[0] * blurred.shape[1]
 
 
-def test_a_puzzle_photo_through_a_wide_lens_is_read_with_its_sides_straightened(quick_world, monkeypatch):
-    """A wide lens bows a puzzle's border and lines: in the front view its four corners make, the lines near the
-    corners stay curved, no straight line search takes them out, and the corner cells' digits join them (the
-    reference model: 42 of 48 read before, 46 now, as in the photo unbent)."""
+def test_a_puzzle_photo_whose_lines_a_lens_bowed_is_read_straightened(quick_world, monkeypatch):
+    """A lens bows a puzzle's border and lines (here a pincushion, inwards): in the front view its four corners make,
+    the lines near the corners stay curved, no straight line search takes them out, and the corner cells' digits
+    join them (the reference model: 42 of 48 read before, 46 now, as in the photo unbent)."""
     bent = altered(_shared_photo("mix_donshel_sudoku_0001.jpg"), Alteration(bend=-0.25))
     entry = next(e for e in json.loads((Path(__file__).resolve().parents[2] / "shared" / "photos" / "truth.json")
                                        .read_text()) if e["photo"] == "mix_donshel_sudoku_0001.jpg")
@@ -362,7 +362,7 @@ def test_opencvs_sudoku_photo_reads_right_cell_by_cell(quick_world, change):
     assert correct >= 22 and not in_empty
 
 
-def test_a_puzzle_photo_bent_by_a_wide_lens_is_read(quick_world):
+def test_a_puzzle_photo_bent_by_a_lens_is_read(quick_world):
     # Its lines bowed, the straight search across the whole grid left their ends, joined to the digits near its sides
     # (the live model: 14 of 26 cells read right); looked for half a grid at a time too, they lie nearly straight.
     # (Its bowed side, taken into the grid's outline, brings the rotated text beside it in: a 1 or two.)
