@@ -8,8 +8,8 @@ read in its own cell; a digit read in an empty cell or outside the grid is false
 Altered (--enlarge ... --jpeg: as photos others took), they are read without the sample.
 Never train on these photos. Needs Debian's opencv-doc (sudoku.png) and, for the sample, python3-opencv.
 Usage: python benchmarks/photos.py MODEL [--photos ../shared/photos] [--out artifacts/bench_photos]
-       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4] [--bend -0.25] [--tilt 0.3]
-       [--warmth 0.5] [--noise 8] [--jpeg 30]
+       [--enlarge 3] [--turn 8] [--exposure 0.4] [--blur 2] [--vignette 0.4] [--bend -0.25] [--curl 0.04]
+       [--tilt 0.3] [--warmth 0.5] [--noise 8] [--jpeg 30]
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ ALTERATIONS = {"enlarge": (float, "enlarged this much, as a larger photo of it (
                "blur": (float, "blurred by this sigma (px)"),
                "vignette": (float, "with its corners this much darker"),
                "bend": (float, "bent by a lens (0.25: a wide one's barrel; -0.25: a pincushion)"),
+               "curl": (float, "of a page curled, its lines' middles this share of its height lower"),
                "tilt": (float, "as taken from below the page, its top this much narrower"),
                "warmth": (float, "under lamplight, this much less blue"),
                "noise": (float, "with this much sensor noise (sigma)"),

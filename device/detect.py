@@ -705,7 +705,7 @@ def _found(frame: np.ndarray, options: DetectOptions) -> list[Candidate]:
         front_options = replace(options, line_thickness=max(front.shape) / 40, line_turn=15, pages=False,
                                 faint_lines=True, line_pieces=True, narrow=options.wide)
         inside = _candidates(front, front_options, back=back)
-        rest, half = _painted_over(rest, grid), None
+        rest, half = _painted_over(rest, back), None
     if page is not None and abs(page.turn) >= UNTURNED and not page.others:  # (pages beside it: all as they lie)
         outside = _page_candidates(gray, rest, page, options)
     else:
@@ -834,11 +834,13 @@ def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarra
     return painted
 
 
-def _painted_over(gray: np.ndarray, grid: Grid) -> np.ndarray:
-    """The frame with the grid (a little grown, so that no piece of its border is left) painted paper-white."""
-    centre = grid.corners.mean(axis=0)
+def _painted_over(gray: np.ndarray, grid: ToFrame) -> np.ndarray:
+    """The frame with a grid (its front view's outline, a little grown, so that no piece of its border is left)
+    painted paper-white."""
+    outline = grid.outline()
+    centre = outline.mean(axis=0)
     inside = np.zeros_like(gray)
-    cv2.fillConvexPoly(inside, (centre + (grid.corners - centre) * 1.04).astype(np.int32), 255)
+    cv2.fillPoly(inside, [(centre + (outline - centre) * 1.04).astype(np.int32)], 255)
     return _paint(gray, inside, inside)
 
 

@@ -208,12 +208,17 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
     scale = np.clip(max(width, height), least, most) / max(width, height, 1.0)
     width, height = max(2, int(width * scale)), max(2, int(height * scale))
     front = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
-    # A corner beyond the frame (a grid seen close) leaves part of the front view unseen: it is paper there.
-    beyond = (grid.corners < 0).any() or (grid.corners > [gray.shape[1] - 1, gray.shape[0] - 1]).any()
-    view = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front), (width, height),
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=paper_tone(gray) if beyond else 0)
-    to_frame = ToFrame(cv2.getPerspectiveTransform(front, grid.corners), (height, width), _bows(view))
-    return to_frame.straightened(view), to_frame
+    back = cv2.getPerspectiveTransform(front, grid.corners)
+    # Seen with a margin around it, where a side bowed outwards lies. What lies beyond the frame there (a grid seen
+    # close, a corner cut off) is paper.
+    margin = min(width, height) // 12
+    outer = cv2.perspectiveTransform((front + np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * margin)[:, None], back)
+    beyond = (outer < 0).any() or (outer > [gray.shape[1] - 1, gray.shape[0] - 1]).any()
+    wide = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front + margin),
+                               (width + 2 * margin, height + 2 * margin), borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=paper_tone(gray) if beyond else 0)
+    to_frame = ToFrame(back, (height, width), _bows(wide, margin))
+    return to_frame.straightened(wide, margin), to_frame
 
 
 @dataclass(frozen=True)
@@ -250,15 +255,25 @@ class ToFrame:
             points = np.stack([x, y], axis=-1).astype(np.float32)
         return cv2.perspectiveTransform(points, self.homography)
 
-    def straightened(self, view: np.ndarray) -> np.ndarray:
-        """The front view as warped from the frame with its bowed sides (and lines near them) made straight."""
+    def straightened(self, wide: np.ndarray, margin: int) -> np.ndarray:
+        """The front view, from a view of it with `margin` px around, its bowed sides (and lines near them) made
+        straight."""
+        height, width = self.size
         if self.bows is None:
-            return view
-        height, width = view.shape
+            return np.ascontiguousarray(wide[margin:margin + height, margin:margin + width])
         x, y = self.bows.sources(np.arange(width, dtype=np.float32)[None, :],
                                  np.arange(height, dtype=np.float32)[:, None], width, height)
-        return cv2.remap(view, x.astype(np.float32), y.astype(np.float32), cv2.INTER_LINEAR,
+        return cv2.remap(wide, (x + margin).astype(np.float32), (y + margin).astype(np.float32), cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
+
+    def outline(self) -> np.ndarray:
+        """The front view's outline in the frame (N, 1, 2 float32): its corners, and where its sides bow, 15 points
+        between each two."""
+        height, width = self.size
+        corners = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+        steps = np.linspace(0, 1, 2 if self.bows is None else 17, dtype=np.float32)[:-1, None]
+        points = [start + (end - start) * steps for start, end in zip(corners, np.roll(corners, -1, axis=0))]
+        return self(np.concatenate(points)[:, None])
 
 
 def _edge(side: np.ndarray) -> np.ndarray:
@@ -266,40 +281,58 @@ def _edge(side: np.ndarray) -> np.ndarray:
     px along (NaN where none): beyond it lies paper, and inside it digits darker than a thin line may stand close."""
     soft = cv2.GaussianBlur(np.ascontiguousarray(side[:, ::BOW_STEP]), (1, 5), 0)
     dark = soft < (int(soft.min()) + cv2.mean(soft)[0]) / 2  # (the band is mostly paper)
-    return np.where(dark.any(axis=0), dark.argmax(axis=0), np.nan)
+    rows = dark.argmax(axis=0)
+    # Dark from the band's outer row on: not a line in it (a desk, the frame's side beyond a grid seen close).
+    return np.where(rows > 0, rows, np.nan)
 
 
 def _bowed(edge: np.ndarray, least: float) -> bool:
     """Whether an edge's middle fifth lies at least `least` px off the line between its end fifths (a quick look)."""
     fifth = max(1, len(edge) // 5)
-    start, middle, end = (np.median(edge[k * fifth:(k + 1) * fifth]) for k in (0, 2, 4))
+    parts = np.sort(edge[:5 * fifth].reshape(5, fifth)[::2], axis=1)  # (NaN sorts last)
+    seen = np.count_nonzero(~np.isnan(parts), axis=1)
+    start, middle, end = np.where(seen > 0, parts[np.arange(3), seen // 2], np.nan)  # their medians, about
     return bool(abs(middle - (start + end) / 2) >= least)  # (NaN, where a fifth has no line, is no bow)
 
 
-def _bow(edge: np.ndarray) -> np.ndarray | None:
-    """How far an edge bows down from the straight line between its ends (a cubic through it, the edge's strays
-    left out), or None where too little of it is one line."""
+def _bow(edge: np.ndarray, corner: int) -> np.ndarray | None:
+    """How far an edge bows down from the straight line between its ends (a cubic through it, its strays left out),
+    or None where it is not one line from corner to corner (at row `corner`, give or take half that): too little
+    of it seen or kept, a long gap in it, or an end held by no point of it (a cubic's swing past the last ones; a
+    page's edge across a grid's cut-off corner)."""
     at = np.linspace(0, 1, len(edge))
     kept = ~np.isnan(edge)
+    if _longest_gap(kept) > 0.15 * len(edge):
+        return None
     for tolerance in (8, 5, 3):
         if kept.mean() < 0.7:
             return None
         fit = np.polyval(np.polyfit(at[kept], edge[kept], 3), at)
         kept &= np.abs(fit - np.nan_to_num(edge)) < tolerance
+    tenth = max(1, len(edge) // 10)
+    if max(abs(fit[0] - corner), abs(fit[-1] - corner)) > corner / 2 or kept[:tenth].mean() < 0.5 \
+            or kept[-tenth:].mean() < 0.5:
+        return None
     return fit - (fit[0] * (1 - at) + fit[-1] * at)
 
 
-def _bows(front: np.ndarray) -> Bows | None:
-    """A front view's Bows, or None where its sides lie straight (or are not all seen)."""
-    height, width = front.shape
-    # Within a twelfth of the view from its side: a 9x9 grid's next line lies a ninth in.
-    band, least = min(height, width) // 12, LEAST_BOW * max(height, width)
-    if band < 3:
+def _longest_gap(seen: np.ndarray) -> int:
+    """The longest run of False in a boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[True], seen, [True]]).astype(np.int8)))
+    return int(np.max(edges[1::2] - edges[::2], initial=0))
+
+
+def _bows(wide: np.ndarray, margin: int) -> Bows | None:
+    """The Bows of a front view seen with `margin` px around (its sides traced within the margin either side of
+    them: a 9x9 grid's next line lies a ninth in), or None where they lie straight (or are not all seen)."""
+    if margin < 2:
         return None
-    edges = [_edge(side[:band]) for side in (front, front[::-1], front.T, front.T[::-1])]
+    height, width = wide.shape[0] - 2 * margin, wide.shape[1] - 2 * margin
+    least = LEAST_BOW * max(height, width)
+    edges = [_edge(side[:2 * margin, margin:-margin]) for side in (wide, wide[::-1], wide.T, wide.T[::-1])]
     if not any(_bowed(edge, least / 2) for edge in edges):
         return None
-    sides = [_bow(edge) for edge in edges]
+    sides = [_bow(edge, margin) for edge in edges]
     if any(bow is None for bow in sides) or all(np.abs(bow).max() < least for bow in sides):
         return None
     return Bows(*sides)

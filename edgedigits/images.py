@@ -54,8 +54,9 @@ def shake_kernel(length: int, angle: float) -> np.ndarray:
 class Alteration:
     """A photo as others might have taken it: larger or smaller, askew (degrees, counter-clockwise), under- or
     overexposed (a gain), out of focus (a Gaussian's sigma, px), through a webcam's lens (corners darkened by),
-    bent by a lens (the k1 its picture is remapped by: > 0 a wide lens' barrel, < 0 a pincushion), from below the
-    page (its top edge this much narrower), under warm lamplight (blue this much weaker, green half that), with
+    bent by a lens (the k1 its picture is remapped by: > 0 a wide lens' barrel, < 0 a pincushion), of a curled page
+    (its lines bowed, their middles lower than their ends by this share of its height), from below the page (its
+    top edge this much narrower), under warm lamplight (blue this much weaker, green half that), with
     sensor noise (a sigma, grey levels) and saved as a JPEG of this quality (0: not)."""
     enlarge: float = 1.0
     turn: float = 0.0
@@ -63,6 +64,7 @@ class Alteration:
     blur: float = 0.0
     vignette: float = 0.0
     bend: float = 0.0
+    curl: float = 0.0
     tilt: float = 0.0
     warmth: float = 0.0
     noise: float = 0.0
@@ -82,6 +84,10 @@ def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
         camera = np.float64([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]])
         x, y = cv2.initUndistortRectifyMap(camera, np.float64([change.bend, 0, 0, 0]), None, camera, (width, height),
                                            cv2.CV_32FC1)
+        image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if change.curl:
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        y -= change.curl * height * (1 - ((x - width / 2) / (width / 2)) ** 2)
         image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if change.tilt:
         corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])

@@ -256,11 +256,14 @@ def test_a_blurred_puzzle_photo_whose_border_breaks_at_quarter_size_is_found_at_
     assert cv2.contourArea(grid.corners) > 0.3 * blurred.shape[0] * blurred.shape[1]
 
 
-def test_a_puzzle_photo_whose_lines_a_lens_bowed_is_read_straightened(quick_world, monkeypatch):
-    """A lens bows a puzzle's border and lines (here a pincushion, inwards): in the front view its four corners make,
-    the lines near the corners stay curved, no straight line search takes them out, and the corner cells' digits
-    join them (the reference model: 42 of 48 read before, 46 now, as in the photo unbent)."""
-    bent = altered(_shared_photo("mix_donshel_sudoku_0001.jpg"), Alteration(bend=-0.25))
+@pytest.mark.parametrize("change", [Alteration(bend=-0.25), Alteration(curl=0.04), Alteration(curl=-0.04)],
+                         ids=["a pincushion lens", "a page curled down", "a page curled up"])
+def test_a_puzzle_photo_whose_lines_are_bowed_is_read_straightened(quick_world, monkeypatch, change):
+    """A lens or a curled page bows a puzzle's border and lines (a lens all four sides inwards, a curl two sides one
+    way, one of them outwards): in the front view its four corners make, the lines near its sides stay curved, no
+    straight line search takes them out, and the digits beside them join them (the reference model: lens 42 of 48
+    read before, 46 now; curled down 25 and 46; up 27 and 46)."""
+    bent = altered(_shared_photo("mix_donshel_sudoku_0001.jpg"), change)
     entry = next(e for e in json.loads((Path(__file__).resolve().parents[2] / "shared" / "photos" / "truth.json")
                                        .read_text()) if e["photo"] == "mix_donshel_sudoku_0001.jpg")
     truth = Counter(str(d) for row in entry["grid"] for d in row if d)
@@ -270,7 +273,7 @@ def test_a_puzzle_photo_whose_lines_a_lens_bowed_is_read_straightened(quick_worl
         found = Counter(d["label"] for d in read_digits(bent, model, 0.9).digits)
         return sum((found & truth).values()), sum((found - truth).values())
     straightened = read()
-    monkeypatch.setattr("edgedigits.device.layout._bows", lambda front: None)
+    monkeypatch.setattr("edgedigits.device.layout._bows", lambda *view: None)
     curved = read()
     print(f"of 48: {straightened} (read, false) straightened, {curved} curved")
     assert straightened[0] >= curved[0] + 3 and straightened[1] <= curved[1]
@@ -350,6 +353,12 @@ def test_photos_altered_as_others_take_them_change_as_their_names_say():
     assert blue < green < red == 200
     noisy, saved = altered(page, Alteration(noise=8)), altered(page, Alteration(noise=8, jpeg=30))
     assert 6 < noisy.std() < 10 and saved.std() < 0.5 * noisy.std() and saved.shape == page.shape  # JPEG smooths
+    lined = cv2.line(np.full((120, 200, 3), 255, np.uint8), (10, 20), (190, 20), (0, 0, 0), 3)
+    row = lambda image, column: int(np.argmin(image[:, column, 0]))  # the line's row in a column
+    curled = altered(lined, Alteration(curl=0.05))
+    assert row(curled, 100) >= row(curled, 15) + 3  # a curled page: the line's middle lower than its ends
+    pincushion, barrel = (altered(lined, Alteration(bend=k1)) for k1 in (-0.25, 0.25))
+    assert row(pincushion, 100) > row(pincushion, 15) and row(barrel, 100) < row(barrel, 15)  # towards the middle
 
 
 @pytest.mark.parametrize("change", PHOTO_CHANGES)
