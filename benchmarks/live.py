@@ -28,8 +28,8 @@ from common import save
 
 SEEDS = {"tuning": 1, "held-out": 1001}
 # F1 goals per condition (the live issues'); scenes without digits: at most 1 false digit per 100 frames.
-GOALS = {"plain": 0.97, "desk": 0.97, "desk_ruled_blue": 0.90, "grid": 0.90, "grid_desk": 0.90, "form": 0.90,
-         **{condition: 0.85 for condition in HARD}}
+GOALS = {"plain": 0.97, "desk": 0.97, "desk_ruled_blue": 0.90, "grid": 0.90, "grid_desk": 0.90, "grid_curled": 0.90,
+         "form": 0.90, **{condition: 0.85 for condition in HARD}}
 MAX_FALSE_PER_100 = 1.0
 
 

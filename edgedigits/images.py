@@ -71,6 +71,19 @@ class Alteration:
     jpeg: int = 0
 
 
+def curl_drop(x: np.ndarray, width: int, depth: float) -> np.ndarray:
+    """How much lower (px) a curled page's point at column `x` lies: `depth` at its middle, nothing at its sides."""
+    return depth * (1 - ((x - width / 2) / (width / 2)) ** 2)
+
+
+def curled(image: np.ndarray, depth: float) -> np.ndarray:
+    """An image of a page curled: its lines bowed, their middles `depth` px lower than their ends (< 0: higher)."""
+    height, width = image.shape[:2]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    return cv2.remap(image, x, (y - curl_drop(x, width, depth)).astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
 def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
     """A photo changed as `change` says, its sides filled from its edge where it is turned."""
     if change.enlarge != 1:
@@ -86,9 +99,7 @@ def altered(image: np.ndarray, change: Alteration) -> np.ndarray:
                                            cv2.CV_32FC1)
         image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if change.curl:
-        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-        y -= change.curl * height * (1 - ((x - width / 2) / (width / 2)) ** 2)
-        image = cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        image = curled(image, change.curl * height)
     if change.tilt:
         corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
         seen = corners + np.float32([[1, 0], [-1, 0], [0, 0], [0, 0]]) * width * change.tilt / 2

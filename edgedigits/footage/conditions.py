@@ -20,6 +20,7 @@ class Condition:
     digits: bool = True  # False: a scene with no digit at all
     shake: bool = False  # a shaking hand: more jitter, a little rotation, some motion blur
     camera: bool = False  # a real camera's white balance and vignetting
+    curl: bool = False  # the page curled (a newspaper's, a book's): its lines bowed
     heights: tuple[int, int] | None = None  # digit heights (px) this condition calls for, else the options'
 
 
@@ -42,6 +43,7 @@ CONDITIONS = {
                                  camera=True, heights=(15, 40)),
     "grid": Condition(layout="grid", printed=0.6, camera=True),
     "grid_desk": Condition(scene="desk", layout="grid", printed=0.6, camera=True),
+    "grid_curled": Condition(layout="grid", printed=0.6, camera=True, curl=True),
     "form": Condition(layout="form", text=True, ink="mixed", camera=True),
     "text": Condition(text=True, ink="mixed", printed=0.3, camera=True),
     "blank_page": Condition(digits=False),
@@ -49,7 +51,8 @@ CONDITIONS = {
     "text_only": Condition(text=True, digits=False, camera=True),
 }
 HARD = ("ruled", "numbers", "faint", "dim", "motion_blur")  # the first live issue's hard conditions, F1 goal 0.85
-WORLD = ("desk", "desk_ruled_blue", "grid", "grid_desk", "form", "text")  # scenes as a camera sees them
+# Scenes as a camera sees them.
+WORLD = ("desk", "desk_ruled_blue", "grid", "grid_desk", "grid_curled", "form", "text")
 BLANK = ("blank_page", "blank_desk", "text_only")  # nothing may be read here
 
 

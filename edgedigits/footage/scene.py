@@ -15,7 +15,7 @@ from edgedigits.footage import layouts
 from edgedigits.footage.conditions import CONDITIONS, Condition, FootageOptions, TruthDigit
 from edgedigits.footage.glyphs import Glyph
 from edgedigits.footage.score import truth_path
-from edgedigits.images import shake_kernel
+from edgedigits.images import curl_drop, curled, shake_kernel
 from edgedigits.manifest import atomic_path, write_atomic
 
 
@@ -179,6 +179,11 @@ def _scene(test: Split, rng: np.random.Generator, options: FootageOptions) -> _S
         region[:] = region * (1 - alpha) + colour * alpha
         rows, cols = np.nonzero(glyph.alpha[:h, :w] > 0.3)
         points.append(np.float32(np.stack([cols + glyph.x, rows + glyph.y], axis=1)))
+    if condition.curl:  # its middle up to 5 % of its height lower or higher than its sides
+        depth = rng.choice([-1, 1]) * rng.uniform(0.02, 0.05) * page_h
+        page = curled(page, depth)
+        points = [p + np.float32(np.stack([np.zeros(len(p)), curl_drop(p[:, 0], page_w, depth)], axis=1))
+                  for p in points]
     if condition.scene == "desk":
         warp = _on_desk(rng, (page_w, page_h), width, height)
     else:
