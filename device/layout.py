@@ -217,61 +217,66 @@ def frontal(gray: np.ndarray, grid: Grid, least: int = 540, most: int = 1000) ->
     wide = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(grid.corners, front + margin),
                                (width + 2 * margin, height + 2 * margin), borderMode=cv2.BORDER_CONSTANT,
                                borderValue=paper_tone(gray) if beyond else 0)
-    to_frame = ToFrame(back, (height, width), _bows(wide, margin))
+    bows = _bows(wide, margin)
+    to_frame = ToFrame(back, (height, width), None if bows is None else bows.shifts(width, height))
     return to_frame.straightened(wide, margin), to_frame
 
 
 @dataclass(frozen=True)
 class Bows:
-    """How far a grid's sides bow into its front view (a lens bends its lines, a page curls), px, at every
-    BOW_STEP px along the top, bottom, left and right side; its four corners are where they were found."""
+    """How far a grid's sides bow into its front view (a lens bends its lines, a page curls), px, at every BOW_STEP
+    px along the top, bottom, left and right side; its four corners are where they were found."""
     top: np.ndarray
     bottom: np.ndarray
     left: np.ndarray
     right: np.ndarray
 
-    def sources(self, x: np.ndarray, y: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        """Where points of the straightened view (x, y: arrays that broadcast) lie in the bowed one."""
-        u, v = x / (width - 1), y / (height - 1)
-
-        def along(bow: np.ndarray, at: np.ndarray) -> np.ndarray:
-            return np.interp(at, np.linspace(0, 1, len(bow)), bow)
-        return (x + (1 - u) * along(self.left, v) - u * along(self.right, v),
-                y + (1 - v) * along(self.top, u) - v * along(self.bottom, u))
+    def shifts(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """How far right and down of each pixel of a straightened front view of this size its source lies in the
+        bowed one (float32): each side's bow blended across the view (a Coons patch)."""
+        def along(bow: np.ndarray, count: int) -> np.ndarray:
+            return np.interp(np.linspace(0, 1, count), np.linspace(0, 1, len(bow)), bow).astype(np.float32)
+        # At every BOW_STEP px, then enlarged: the shifts are smooth (the whole view's cost 2 ms).
+        columns, rows = width // BOW_STEP + 1, height // BOW_STEP + 1
+        u, v = np.linspace(0, 1, columns, dtype=np.float32), np.linspace(0, 1, rows, dtype=np.float32)[:, None]
+        right = (1 - u) * along(self.left, rows)[:, None] - u * along(self.right, rows)[:, None]
+        down = (1 - v) * along(self.top, columns) - v * along(self.bottom, columns)
+        return cv2.resize(right, (width, height)), cv2.resize(down, (width, height))
 
 
 @dataclass(frozen=True)
 class ToFrame:
     """The map of a view made of part of a frame (a grid from the front, straightened; a page upright) back to it."""
     homography: np.ndarray
-    size: tuple[int, int]  # the front view's (height, width)
-    bows: Bows | None = None
+    size: tuple[int, int]  # the view's (height, width)
+    shifts: tuple[np.ndarray, np.ndarray] | None = None  # a straightened view's Bows.shifts
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
-        """Points (N, 1, 2 float32) of the front view in the frame."""
-        if self.bows is not None:
+        """Points (N, 1, 2 float32) of the view in the frame."""
+        if self.shifts is not None:
             height, width = self.size
-            x, y = self.bows.sources(points[..., 0], points[..., 1], width, height)
-            points = np.stack([x, y], axis=-1).astype(np.float32)
+            column = np.clip(np.rint(points[..., 0]), 0, width - 1).astype(np.intp)
+            row = np.clip(np.rint(points[..., 1]), 0, height - 1).astype(np.intp)
+            points = points + np.stack([shift[row, column] for shift in self.shifts], axis=-1)
         return cv2.perspectiveTransform(points, self.homography)
 
     def straightened(self, wide: np.ndarray, margin: int) -> np.ndarray:
         """The front view, from a view of it with `margin` px around, its bowed sides (and lines near them) made
         straight."""
         height, width = self.size
-        if self.bows is None:
+        if self.shifts is None:
             return np.ascontiguousarray(wide[margin:margin + height, margin:margin + width])
-        x, y = self.bows.sources(np.arange(width, dtype=np.float32)[None, :],
-                                 np.arange(height, dtype=np.float32)[:, None], width, height)
-        return cv2.remap(wide, (x + margin).astype(np.float32), (y + margin).astype(np.float32), cv2.INTER_LINEAR,
+        right, down = self.shifts
+        return cv2.remap(wide, right + np.arange(margin, width + margin, dtype=np.float32),
+                         down + np.arange(margin, height + margin, dtype=np.float32)[:, None], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
 
     def outline(self) -> np.ndarray:
-        """The front view's outline in the frame (N, 1, 2 float32): its corners, and where its sides bow, 15 points
+        """The view's outline in the frame (N, 1, 2 float32): its corners, and where its sides bow, 15 points
         between each two."""
         height, width = self.size
         corners = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
-        steps = np.linspace(0, 1, 2 if self.bows is None else 17, dtype=np.float32)[:-1, None]
+        steps = np.linspace(0, 1, 2 if self.shifts is None else 17, dtype=np.float32)[:-1, None]
         points = [start + (end - start) * steps for start, end in zip(corners, np.roll(corners, -1, axis=0))]
         return self(np.concatenate(points)[:, None])
 
@@ -324,7 +329,7 @@ def _longest_gap(seen: np.ndarray) -> int:
 
 def _bows(wide: np.ndarray, margin: int) -> Bows | None:
     """The Bows of a front view seen with `margin` px around (its sides traced within the margin either side of
-    them: a 9x9 grid's next line lies a ninth in), or None where they lie straight (or are not all seen)."""
+    them: a 9x9 grid's next line lies a ninth in), or None where they lie straight (or two across are not seen)."""
     if margin < 2:
         return None
     height, width = wide.shape[0] - 2 * margin, wide.shape[1] - 2 * margin
@@ -333,7 +338,12 @@ def _bows(wide: np.ndarray, margin: int) -> Bows | None:
     if not any(_bowed(edge, least / 2) for edge in edges):
         return None
     sides = [_bow(edge, margin) for edge in edges]
-    if any(bow is None for bow in sides) or all(np.abs(bow).max() < least for bow in sides):
+    # A side not seen (cut off by the frame, where a curl bows the grid most) is taken as straight, where the side
+    # across from it is seen.
+    if (sides[0] is None and sides[1] is None) or (sides[2] is None and sides[3] is None):
+        return None
+    sides = [np.zeros(2) if bow is None else bow for bow in sides]
+    if all(np.abs(bow).max() < least for bow in sides):
         return None
     return Bows(*sides)
 

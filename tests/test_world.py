@@ -276,7 +276,7 @@ def test_a_puzzle_photo_whose_lines_are_bowed_is_read_straightened(quick_world, 
     monkeypatch.setattr("edgedigits.device.layout._bows", lambda *view: None)
     curved = read()
     print(f"of 48: {straightened} (read, false) straightened, {curved} curved")
-    assert straightened[0] >= curved[0] + 3 and straightened[1] <= curved[1]
+    assert straightened[0] >= curved[0] + 3 and straightened[1] <= curved[1] + 1
 
 
 @pytest.mark.parametrize("scale", [0.5, 2])
