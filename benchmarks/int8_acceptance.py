@@ -17,7 +17,7 @@ from edgedigits.convert.export import ConvertOptions, convert  # noqa: E402
 from edgedigits.data import load_mnist  # noqa: E402
 from edgedigits.device.bench import bench, write_bench  # noqa: E402
 
-from common import save  # noqa: E402
+from common import run_main, save  # noqa: E402
 
 GOALS = {"tflite": {"drop_pp": 0.10, "agreement": 0.998, "size": 0.30, "speedup": 1.8},
          "onnx": {"drop_pp": 0.10, "agreement": None, "size": 0.35, "speedup": 1.3}}
@@ -52,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -24,7 +24,7 @@ from edgedigits.fonts import family
 from edgedigits.footage import BLANK, CONDITIONS, HARD, FootageOptions, Score, iou, render_frames, score_frame
 from edgedigits.footage.glyphs import truetype_fonts
 
-from common import save
+from common import run_main, save
 
 SEEDS = {"tuning": 1, "held-out": 1001}
 # F1 goals per condition (the live issues'); scenes without digits: at most 1 false digit per 100 frames.
@@ -121,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

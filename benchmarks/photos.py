@@ -28,7 +28,7 @@ from edgedigits.device.live import RunOptions, load_model, read_digits
 from edgedigits.footage import Score, cell_score
 from edgedigits.images import SUDOKU_PNG, SUDOKU_PNG_GRID, Alteration, altered, read_image
 
-from common import save
+from common import run_main, save
 from versus_opencv import SAMPLES, SYSTEM_PYTHON, sample_missing
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
@@ -135,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -23,7 +23,7 @@ import numpy as np
 from edgedigits.data import load_mnist
 from edgedigits.footage import FootageOptions, render_frames, render_video
 
-from common import save
+from common import run_main, save
 
 SOURCE_FPS = 15
 
@@ -106,6 +106,9 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, help="write a PNG of the page here")
     parser.add_argument("--photo", type=Path, nargs="*", default=[], help="real photos to post as they are")
     args = parser.parse_args()
+    for path in (args.model, *args.photo):
+        if not path.exists():
+            parser.error(f"{path}: no such file or folder")
     test = load_mnist().test
     frame, truth = next(render_frames(test, FootageOptions(digits=(8, 8), seed=21)))
     bodies = {f"640x480 JPEG, {len(truth)} digits": cv2.imencode(".jpg", frame)[1].tobytes(),
@@ -134,4 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -23,7 +23,7 @@ with silenced():
 from edgedigits.data import load_mnist  # noqa: E402
 from edgedigits.train.trainer import TrainConfig, train  # noqa: E402
 
-from common import save  # noqa: E402
+from common import run_main, save  # noqa: E402
 
 # Best settings found on 2 cores, and the tutorials' published MNIST figure for each.
 HEADLINE = (
@@ -69,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

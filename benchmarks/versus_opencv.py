@@ -27,7 +27,7 @@ from edgedigits.device.live import RunOptions, load_model, read_digits
 from edgedigits.device.sources import SourceOptions, open_source
 from edgedigits.footage import HARD, FootageOptions, Score, load_truth, render_video, score_frame, truth_path
 
-from common import save
+from common import run_main, save
 
 SAMPLES = Path("/usr/share/doc/opencv-doc/examples/python")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -142,4 +142,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
