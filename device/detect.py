@@ -835,8 +835,8 @@ def _paint(gray: np.ndarray, region: np.ndarray, paper: np.ndarray) -> np.ndarra
 
 
 def _painted_over(gray: np.ndarray, grid: ToFrame) -> np.ndarray:
-    """The frame with a grid (its front view's outline, a little grown, so that no piece of its border is left)
-    painted paper-white."""
+    """The frame with a grid (the outline its front view's map gives, a little grown, so that no piece of its border
+    is left) painted paper-white."""
     outline = grid.outline()
     centre = outline.mean(axis=0)
     inside = np.zeros_like(gray)
