@@ -339,12 +339,18 @@ def _bows(wide: np.ndarray, margin: int) -> Bows | None:
     bowed = [_bowed(edge, least / 2) for edge in edges]
     if not any(bowed):
         return None
+    # A side the quick look finds straight is taken so (no fit: text beside a puzzle photo's grid bows none).
     sides = [_bow(edge, margin) if bent else np.zeros(2) for edge, bent in zip(edges, bowed)]
-    # A side the quick look finds straight is taken so (no fit: text beside a puzzle photo's grid bows none); so is
-    # one not seen (cut off by the frame, where a curl bows the grid most), where the side across from it is seen.
     if (sides[0] is None and sides[1] is None) or (sides[2] is None and sides[3] is None):
         return None
-    sides = [np.zeros(2) if bow is None else bow for bow in sides]
+    # A side not seen (cut off by the frame) bows as the side across from it does: inwards as much, as a lens bends
+    # it, where the other two sides seen bow too; the same way, as a page curls, where they lie straight; else (a
+    # lens and a curl at once) it is taken as straight.
+    seen = list(sides)
+    for side in (side for side, bow in enumerate(seen) if bow is None):
+        others = [np.abs(seen[other]).max() for other in ((2, 3) if side < 2 else (0, 1)) if seen[other] is not None]
+        lens, curl = others and min(others) >= least / 2 and max(others) >= least, others and max(others) < least / 2
+        sides[side] = seen[side ^ 1] if lens else -seen[side ^ 1] if curl else np.zeros(2)
     if all(np.abs(bow).max() < least for bow in sides):
         return None
     return Bows(*sides)
