@@ -86,9 +86,12 @@ def test_pieces_of_a_grids_thick_lines_are_no_candidates_and_its_1s_are(mnist, m
     assert len(narrow(lines)) == len(kept) + 4
 
 
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+
+
 def _shared_photo(name: str) -> np.ndarray:
     """One of the shared real photos (../shared/photos), or a skip where they are not."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "photos" / name
+    path = SHARED_PHOTOS / name
     if not path.exists():
         pytest.skip(f"{path} (the shared real photos) is not here")
     return cv2.imread(str(path))
@@ -264,8 +267,8 @@ def test_a_puzzle_photo_whose_lines_are_bowed_is_read_straightened(quick_world, 
     straight line search takes them out, and the digits beside them join them (the reference model: lens 42 of 48
     read before, 46 now; curled down 25 and 46; up 27 and 46)."""
     bent = altered(_shared_photo("mix_donshel_sudoku_0001.jpg"), change)
-    entry = next(e for e in json.loads((Path(__file__).resolve().parents[2] / "shared" / "photos" / "truth.json")
-                                       .read_text()) if e["photo"] == "mix_donshel_sudoku_0001.jpg")
+    entry = next(e for e in json.loads((SHARED_PHOTOS / "truth.json").read_text())
+                 if e["photo"] == "mix_donshel_sudoku_0001.jpg")
     truth = Counter(str(d) for row in entry["grid"] for d in row if d)
     model = load_model(quick_world)
 
